@@ -12,7 +12,10 @@ use clap::{Parser, ValueEnum};
 use lrplan_schedule::{Plan, Schedule, plan_file, table};
 
 #[derive(Parser)]
-#[command(version, about = "Print a learning-rate plan's summary and per-step table")]
+#[command(
+    version,
+    about = "Print a learning-rate plan's summary and per-step table"
+)]
 struct Args {
     /// Plan file (TOML). Without it, the built-in default plan (the original's settings).
     plan: Option<PathBuf>,
@@ -75,7 +78,9 @@ fn run(args: Args) -> Result<()> {
             let source = args
                 .plan
                 .as_ref()
-                .map_or("built-in default plan".to_owned(), |p| p.display().to_string());
+                .map_or("built-in default plan".to_owned(), |p| {
+                    p.display().to_string()
+                });
             writeln!(out, "plan: {source}")?;
             writeln!(out, "{}", schedule.summary())?;
             if args.epochs || args.plan.is_none() {

@@ -31,7 +31,7 @@ impl Schedule {
     pub fn first_step_at_or_after(&self, t: f64) -> u64 {
         let start = self.plan().epochs.start;
         let total = self.plan().epochs.total;
-        if !(t > start as f64) {
+        if t.is_nan() || t <= start as f64 {
             return 0;
         }
         if t >= total as f64 {

@@ -21,8 +21,14 @@ impl Limits {
     /// The original's defaults: SGD 5e-2 / 5e-4, Adam and AdamW 1e-3 / 3e-4.
     pub fn default_for(kind: OptimizerKind) -> Limits {
         match kind {
-            OptimizerKind::Sgd => Limits { max: 5e-2, min: 5e-4 },
-            OptimizerKind::Adam | OptimizerKind::AdamW => Limits { max: 1e-3, min: 3e-4 },
+            OptimizerKind::Sgd => Limits {
+                max: 5e-2,
+                min: 5e-4,
+            },
+            OptimizerKind::Adam | OptimizerKind::AdamW => Limits {
+                max: 1e-3,
+                min: 3e-4,
+            },
         }
     }
 }

@@ -167,7 +167,10 @@ pub struct EpochSettings {
 
 impl Default for EpochSettings {
     fn default() -> Self {
-        EpochSettings { total: 300, start: 0 }
+        EpochSettings {
+            total: 300,
+            start: 0,
+        }
     }
 }
 
@@ -295,7 +298,8 @@ impl Plan {
         let lr = &self.lr;
         v.positive("lr.init", lr.init);
         v.positive("lr.min", lr.min);
-        if lr.init.is_finite() && lr.min.is_finite() {
+        // Only compare two values that are each valid, so one typo gives one message.
+        if lr.init.is_finite() && lr.init > 0.0 && lr.min.is_finite() && lr.min > 0.0 {
             v.rule(
                 "lr.min",
                 lr.min <= lr.init,
@@ -420,9 +424,7 @@ impl Plan {
                         v.rule(
                             "updates.dataset_size",
                             iters <= MAX_ITERS_PER_EPOCH,
-                            &format!(
-                                "gives more than {MAX_ITERS_PER_EPOCH} iterations per epoch"
-                            ),
+                            &format!("gives more than {MAX_ITERS_PER_EPOCH} iterations per epoch"),
                             size,
                         );
                     }

@@ -32,7 +32,9 @@ pub fn to_toml(plan: &Plan) -> String {
     };
     let mut out = String::new();
     out.push_str("# lrplan plan file: read by `trainer train --plan` and by the planner page.\n");
-    out.push_str("# Every key is optional; an absent key takes the default shown in the README.\n\n");
+    out.push_str(
+        "# Every key is optional; an absent key takes the default shown in the README.\n\n",
+    );
     out.push_str("[optimizer]\n");
     out.push_str(&format!(
         "kind = \"{}\"              # sgd | adam | adamw\n",
@@ -82,7 +84,10 @@ pub fn to_toml(plan: &Plan) -> String {
     ));
     out.push_str(&format!("freeze_epochs = {}\n", p.freeze_epochs));
     out.push_str(&format!("freeze_batch_size = {}\n", p.freeze_batch_size));
-    out.push_str(&format!("unfreeze_batch_size = {}\n\n", p.unfreeze_batch_size));
+    out.push_str(&format!(
+        "unfreeze_batch_size = {}\n\n",
+        p.unfreeze_batch_size
+    ));
     out.push_str("[updates]\n");
     out.push_str(&format!(
         "per = \"{}\"               # epoch | iteration\n",
@@ -94,9 +99,8 @@ pub fn to_toml(plan: &Plan) -> String {
     match (u.iters_per_epoch, u.dataset_size) {
         (Some(n), _) => out.push_str(&format!("iters_per_epoch = {n}\n")),
         (None, Some(n)) => out.push_str(&format!("dataset_size = {n}\n")),
-        (None, None) => {
-            out.push_str("# iters_per_epoch = 100   (or dataset_size = N: per-iteration needs one)\n")
-        }
+        (None, None) => out
+            .push_str("# iters_per_epoch = 100   (or dataset_size = N: per-iteration needs one)\n"),
     }
     out.push_str(&format!(
         "drop_last = {}          # with dataset_size: floor (true) or ceil (false)\n",

@@ -187,7 +187,13 @@ impl Schedule {
         Some(self.step_at(p, index, epoch, iteration))
     }
 
-    pub(crate) fn step_at(&self, p: &PhaseSchedule, index: u64, epoch: u32, iteration: u64) -> Step {
+    pub(crate) fn step_at(
+        &self,
+        p: &PhaseSchedule,
+        index: u64,
+        epoch: u32,
+        iteration: u64,
+    ) -> Step {
         let t = self.t(epoch, iteration);
         Step {
             index,

@@ -93,10 +93,7 @@ impl fmt::Display for Summary<'_> {
             Some(b) => {
                 let before = s.lr(b - 1, 0);
                 let after = s.lr(b, 0);
-                writeln!(
-                    f,
-                    "phase boundary: epoch {b} (lr {before:e} -> {after:e})"
-                )?;
+                writeln!(f, "phase boundary: epoch {b} (lr {before:e} -> {after:e})")?;
             }
             None => writeln!(f, "phase boundary: none")?,
         }
