@@ -26,7 +26,6 @@ pub mod envelope;
 mod error;
 pub mod fit;
 pub mod plan;
-#[cfg(feature = "serde")]
 pub mod plan_file;
 pub mod schedule;
 pub mod summary;
