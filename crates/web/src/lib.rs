@@ -1,0 +1,97 @@
+//! `lrplan-web`: the browser planner, the schedule crate compiled to WebAssembly.
+//!
+//! A person plans a learning-rate schedule in a static page and then trains with exactly those
+//! rates in the native trainer. That only holds if the page never computes an lr itself: every
+//! value it shows, draws or downloads comes from `lrplan-schedule`, the crate the trainer
+//! links, which is `no_std` + `libm` so wasm32 and x86-64 give the same bits. This crate is
+//! the thin layer in between:
+//!
+//! * [`inputs`]: form values (named by plan-file field, `lr.init`) to a `Plan`, and back; the
+//!   URL hash.
+//! * [`chart`]: the curve with plotters on a HiDPI canvas, from the crate's per-pixel envelope
+//!   so a 3-million-step plan redraws in milliseconds.
+//! * [`report`]: fitted rates and why, warm-up, tail, boundary, the per-epoch table.
+//! * [`compare`]: a pinned plan drawn under the current one.
+//! * [`export`]: the plan file and CSV table, written by the schedule crate's own writers, and
+//!   the plan-file reader.
+//! * [`error`]: the one error type.
+//!
+//! Two cargo features split the crate into the two wasm modules the page uses: `page` (the
+//! planner, loaded up front) and `reader` (the TOML plan-file reader, whose serde + toml code is
+//! about a third of the whole, fetched only when a file is loaded). Both are on by default, so
+//! native builds and the tests see everything.
+//!
+//! The page's JavaScript (`web/app.js`) only wires DOM events to [`Planner`] and inserts what it
+//! returns; it does no arithmetic on learning rates.
+
+#[cfg(feature = "page")]
+mod canvas;
+#[cfg(feature = "page")]
+pub mod chart;
+#[cfg(feature = "page")]
+pub mod compare;
+pub mod error;
+pub mod export;
+pub mod inputs;
+#[cfg(feature = "page")]
+mod planner;
+#[cfg(feature = "page")]
+pub mod report;
+
+use wasm_bindgen::prelude::*;
+
+#[cfg(feature = "page")]
+pub use crate::planner::{FieldMessage, Planner, Readout, StepView};
+
+/// Installs the panic hook: a Rust panic is logged with its message (console_error_panic_hook)
+/// and shown in the page's `#fatal` banner, so the page never fails silently.
+#[wasm_bindgen]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        show_fatal(&format!("Internal error (please reload the page): {info}"));
+    }));
+}
+
+/// Panics on purpose, so the end-to-end test can check that a panic reaches the page.
+#[wasm_bindgen]
+pub fn panic_for_test() {
+    panic!("test panic requested by the page");
+}
+
+fn show_fatal(message: &str) {
+    let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("fatal"))
+    else {
+        return;
+    };
+    el.set_text_content(Some(message));
+    let _ = el.remove_attribute("hidden");
+}
+
+/// One input's value, for filling the form from a plan file or link.
+#[wasm_bindgen(getter_with_clone)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// Reads a plan file (`plan_file::from_toml`) into form values; a file the trainer would refuse
+/// is refused with the schedule crate's message. This is the `reader` module's one entry point.
+#[cfg(feature = "reader")]
+#[wasm_bindgen]
+pub fn read_plan_file(text: &str) -> Result<Vec<FieldValue>, JsValue> {
+    Ok(fields_of(&export::import(text)?))
+}
+
+/// The form's values as the page receives them.
+pub fn fields_of(form: &inputs::Form) -> Vec<FieldValue> {
+    form.pairs()
+        .map(|(name, value)| FieldValue {
+            name: name.into(),
+            value: value.into(),
+        })
+        .collect()
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the browser planner into web/pkg/ (wasm + JS glue), optimised for size, and prints
+# the gzipped size of everything the page downloads. Idempotent: installs only what is missing.
+#
+#   scripts/build-web.sh            # then: python3 -m http.server -d web 8000
+#
+# Honours CARGO_TARGET_DIR (default: the repository's target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WASM_BINDGEN_VERSION=0.2.130
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# --- tools -------------------------------------------------------------------------------
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  # The CLI must match the `wasm-bindgen = "=0.2.130"` the crate is built with.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+if ! command -v wasm-opt >/dev/null; then
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update
+  $SUDO apt-get install -y binaryen
+fi
+
+# --- build -------------------------------------------------------------------------------
+# Two modules from the one crate: the planner (feature `page`), loaded with the page, and the
+# plan-file reader (feature `reader`: the schedule crate's TOML reader), fetched on first import.
+rm -rf web/pkg
+build_module() { # feature out-dir
+  local feature=$1 out=$2 wasm="$TARGET_DIR/wasm32-unknown-unknown/release/lrplan_web.wasm"
+  CARGO_TARGET_DIR=$TARGET_DIR cargo build -p lrplan-web --release --target wasm32-unknown-unknown \
+    --no-default-features --features "$feature"
+  # wasm-opt runs on rustc's output, before wasm-bindgen: Debian's binaryen (108) cannot parse
+  # the table instructions of wasm-bindgen's externref glue, while rustc's module it optimises
+  # fine (the exports and custom sections wasm-bindgen reads are kept).
+  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$TARGET_DIR/lrplan_web.$feature.wasm" "$wasm"
+  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
+    --out-name lrplan_web --out-dir "$out" "$TARGET_DIR/lrplan_web.$feature.wasm"
+}
+build_module page web/pkg
+build_module reader web/pkg/reader
+
+# --- size --------------------------------------------------------------------------------
+gz() { # files... -> total gzipped bytes, listing each
+  local total=0 n f
+  for f in "$@"; do
+    n=$(gzip -9 -c "$f" | wc -c)
+    total=$((total + n))
+    printf '  %-36s %8d bytes gzipped\n' "$f" "$n" >&2
+  done
+  echo "$total"
+}
+total=$(gz web/index.html web/style.css web/app.js web/pkg/lrplan_web.js web/pkg/lrplan_web_bg.wasm)
+echo "page load total: $total bytes gzipped ($((total / 1024)) KiB; budget 150 KiB)"
+reader=$(gz web/pkg/reader/lrplan_web.js web/pkg/reader/lrplan_web_bg.wasm)
+echo "plan-file reader, fetched on the first import: $reader bytes gzipped ($((reader / 1024)) KiB)"
+if [ "$total" -ge $((150 * 1024)) ]; then
+  echo "error: the page is over its 150 KB gzipped budget" >&2
+  [ "${LRPLAN_WEB_SIZE_CHECK:-1}" = 0 ] || exit 1
+fi

@@ -1,0 +1,236 @@
+// End-to-end test of the planner page in the system Chromium: every value the page shows or
+// downloads is compared with the native `lrplan` CLI (the schedule crate compiled for the
+// host), the path a real user takes from typing to training.
+//
+//   LRPLAN_BIN=target/debug/lrplan node --test tests/browser/planner.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openPlanner, ROOT } from './harness.mjs';
+
+const BIN = process.env.LRPLAN_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'lrplan');
+const lrplan = (...args) => execFileSync(BIN, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
+
+/** `{ init, min }` per phase name from the CLI summary. */
+function nativeFits(summary) {
+  const fits = {};
+  for (const m of summary.matchAll(/^(freeze|unfreeze)\s.*init_lr_fit (\S+), min_lr_fit (\S+)$/gm)) {
+    fits[m[1]] = { init: m[2], min: m[3] };
+  }
+  return fits;
+}
+
+/** The CSV rows of iteration 0, by epoch: what the page's per-epoch table shows. */
+function firstRows(csv) {
+  const rows = new Map();
+  for (const line of csv.trim().split('\n').slice(1)) {
+    const [step, epoch, iteration, phase, batch, lr] = line.split(',');
+    if (iteration === '0') rows.set(epoch, { step, phase, batch, lr });
+  }
+  return rows;
+}
+
+let env, page, dir;
+before(async () => {
+  assert.ok(existsSync(BIN), `native lrplan binary not found at ${BIN} (set LRPLAN_BIN)`);
+  dir = await mkdtemp(join(tmpdir(), 'lrplan-e2e-'));
+  env = await openPlanner({ deviceScaleFactor: 2 });
+  page = env.page;
+});
+after(async () => { await env?.close(); });
+
+const text = (sel) => page.locator(sel).first().innerText();
+const field = (name) => page.locator(`[name="${name}"]`);
+
+/** Drives the form like a user; selects and checkboxes by their own API. */
+async function setInputs(values) {
+  for (const [name, value] of Object.entries(values)) {
+    const el = field(name);
+    const tag = await el.evaluate((e) => (e.type === 'checkbox' ? 'checkbox' : e.tagName));
+    if (tag === 'SELECT') await el.selectOption(String(value));
+    else if (tag === 'checkbox') await el.setChecked(Boolean(value));
+    else await el.fill(String(value));
+  }
+}
+
+async function checkAgainstNative(planPath) {
+  await page.waitForFunction(() => !window.lrplan.pending);
+  const fits = nativeFits(lrplan(planPath));
+  const csv = lrplan('--format', 'csv', planPath);
+  assert.ok(Object.keys(fits).length > 0, 'native summary has fits');
+  for (const [phase, { init, min }] of Object.entries(fits)) {
+    assert.equal(await text(`#fit-${phase}-init`), init, `${phase} init lr`);
+    assert.equal(await text(`#fit-${phase}-min`), min, `${phase} min lr`);
+  }
+  const native = firstRows(csv);
+  // The table renders a window of rows around its scroll position: scroll through all of it.
+  const shown = await page.evaluate(() => {
+    const wrap = document.getElementById('table');
+    const rows = new Map();
+    for (let top = 0; ; top += 20 * 28) {
+      wrap.scrollTop = top;
+      wrap.dispatchEvent(new Event('scroll'));
+      for (const tr of wrap.querySelectorAll('tr[data-epoch]')) {
+        rows.set(tr.dataset.epoch, [...tr.cells].map((c) => c.textContent));
+      }
+      if (top > wrap.scrollHeight) break;
+    }
+    wrap.scrollTop = 0;
+    wrap.dispatchEvent(new Event('scroll'));
+    return [...rows.values()];
+  });
+  assert.equal(shown.length, native.size, 'one table row per epoch');
+  for (const [epoch, phase, batch, step, lr] of shown) {
+    const row = native.get(epoch);
+    assert.deepEqual({ phase, batch, step, lr }, { phase: row.phase, batch: row.batch, step: row.step, lr: row.lr },
+      `table row of epoch ${epoch}`);
+  }
+  assert.equal(await text('#total-steps'), String(csv.trim().split('\n').length - 1), 'total steps');
+  return csv;
+}
+
+test('the default page loads cleanly and matches the native default plan', async () => {
+  const plan = join(dir, 'default.toml');
+  await writeFile(plan, lrplan('--print-default'));
+  await checkAgainstNative(plan);
+  assert.match(await text('#fit-freeze-why'), /bs 16 \/ nbs 64/);
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+const EDITED = {
+  'optimizer.kind': 'adam', 'lr.init': '1e-3', 'lr.min': '1e-5', 'decay.kind': 'step',
+  'decay.step_num': '5', 'epochs.total': '30', 'phases.freeze_epochs': '10',
+  'phases.freeze_batch_size': '16', 'phases.unfreeze_batch_size': '4',
+  'updates.per': 'iteration', 'updates.iters_per_epoch': '37',
+};
+const EDITED_TOML = `[optimizer]\nkind = "adam"\n[lr]\ninit = 1e-3\nmin = 1e-5\n[decay]\nkind = "step"\nstep_num = 5\n`
+  + `[epochs]\ntotal = 30\n[phases]\nfreeze_epochs = 10\nfreeze_batch_size = 16\nunfreeze_batch_size = 4\n`
+  + `[updates]\nper = "iteration"\niters_per_epoch = 37\n`;
+
+test('typed inputs update the fitted lrs and the table exactly as the native crate computes', async () => {
+  await setInputs(EDITED);
+  const plan = join(dir, 'edited.toml');
+  await writeFile(plan, EDITED_TOML);
+  await checkAgainstNative(plan);
+  // adam at bs 16 / nbs 64: 2.5e-4, clamped up to 3e-4; the boundary is marked.
+  assert.match(await text('#fit-freeze-why'), /clamped up/);
+  assert.match(await text('#boundary'), /^epoch 10:/);
+  assert.equal(await page.locator('#problems').isVisible(), false);
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('an invalid field is marked with the schedule crate message and the last curve stays', async () => {
+  const before = await text('#fit-unfreeze-init');
+  const pixels = () => page.locator('#chart').evaluate((c) => c.toDataURL());
+  const chart = await pixels();
+  await setInputs({ 'lr.init': '-1' });
+  assert.equal(await text('[data-error-for="lr.init"]'), 'must be a finite number greater than 0 (got -1)');
+  assert.equal(await field('lr.init').getAttribute('aria-invalid'), 'true');
+  assert.ok(await page.locator('#problems').isVisible());
+  assert.equal(await text('#fit-unfreeze-init'), before, 'last valid numbers stay');
+  assert.equal(await pixels(), chart, 'last valid curve stays');
+  assert.ok(await page.locator('#download-plan').isDisabled());
+
+  await setInputs({ 'epochs.total': 'ten' });
+  assert.match(await text('[data-error-for="epochs.total"]'), /must be a whole number/);
+  await setInputs({ 'lr.init': '1e-3', 'epochs.total': '30' });
+  assert.equal(await page.locator('#problems').isVisible(), false);
+  assert.equal(await text('[data-error-for="lr.init"]'), '');
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('the downloaded plan file reproduces the downloaded table in the native CLI, byte for byte', async () => {
+  const save = async (button, name) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+    assert.equal(download.suggestedFilename(), name);
+    const path = join(dir, `downloaded-${name}`);
+    await download.saveAs(path);
+    return path;
+  };
+  const planPath = await save('#download-plan', 'plan.toml');
+  const csvPath = await save('#download-csv', 'lr_table.csv');
+  const pageCsv = await readFile(csvPath);
+  const nativeCsv = execFileSync(BIN, ['--format', 'csv', planPath]);
+  assert.ok(pageCsv.equals(nativeCsv), 'page CSV == lrplan --format csv plan.toml');
+  // And the file describes the plan that was typed, not just one with the same table.
+  const typed = join(dir, 'edited.toml');
+  assert.equal(lrplan(planPath).split('\n').slice(1).join('\n'), lrplan(typed).split('\n').slice(1).join('\n'));
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('plan files load by picker and by drag-and-drop; errors are shown; a link reproduces the page', async () => {
+  const fixture = join(ROOT, 'crates/web/tests/plans/linear_dataset_resume.toml');
+  await page.setInputFiles('#import-file', fixture);
+  await page.waitForFunction(() => document.getElementById('import-status').textContent.startsWith('Loaded'));
+  assert.equal(await field('updates.source').inputValue(), 'dataset_size');
+  assert.equal(await field('updates.dataset_size').inputValue(), '1000');
+  await checkAgainstNative(fixture);
+
+  const broken = join(dir, 'broken.toml');
+  await writeFile(broken, '[lr]\ninit = "fast"\n');
+  await page.setInputFiles('#import-file', broken);
+  await page.waitForFunction(() => document.getElementById('import-status').textContent.startsWith('Could not load'));
+  assert.match(await text('#import-status'), /plan file:/);
+  await checkAgainstNative(fixture); // unchanged
+
+  const dropped = join(ROOT, 'crates/web/tests/plans/constant_adamw_epoch.toml');
+  const content = await readFile(dropped, 'utf8');
+  await page.evaluate((toml) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([toml], 'dropped.toml', { type: 'text/plain' }));
+    document.querySelector('main').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, content);
+  await page.waitForFunction(() => document.getElementById('import-status').textContent === 'Loaded dropped.toml.');
+  await checkAgainstNative(dropped);
+
+  // The link: a fresh tab opened on the URL shows the same plan.
+  await page.waitForFunction(() => !window.lrplan.pending);
+  const link = page.url();
+  assert.match(link, /#.*decay\.kind=constant/);
+  const other = await env.open(link.slice(env.url.length));
+  for (const name of ['optimizer.kind', 'lr.init', 'decay.kind', 'epochs.total', 'phases.freeze', 'phases.unfreeze_batch_size']) {
+    const read = (p) => p.locator(`[name="${name}"]`).evaluate((e) => (e.type === 'checkbox' ? String(e.checked) : e.value));
+    assert.equal(await read(other), await read(page), `${name} from the link`);
+  }
+  assert.equal(await other.locator('#fit-unfreeze-init').innerText(), await text('#fit-unfreeze-init'));
+  await other.close();
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('compare, log scale and the cursor readout; screenshot', async () => {
+  await page.click('#pin');
+  assert.match(await text('#pinned-label'), /^pinned: constant/);
+  await setInputs({ 'decay.kind': 'cos', 'optimizer.kind': 'sgd', 'lr.init': '0.01', 'lr.min': '0.0001',
+    'epochs.total': '40', 'phases.freeze': true, 'phases.freeze_epochs': '12', 'phases.freeze_batch_size': '16',
+    'phases.unfreeze_batch_size': '4', 'updates.per': 'iteration', 'updates.source': 'iters_per_epoch',
+    'updates.iters_per_epoch': '200' });
+  await page.check('[id="view.log"]');
+  const box = await page.locator('#chart').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.5);
+  assert.ok(await page.locator('#marker').isVisible());
+  const readout = await text('#readout');
+  const m = readout.match(/^epoch (\d+), iteration (\d+) · (\w+) · lr (\S+)$/);
+  assert.ok(m, `readout: ${readout}`);
+  const plan = join(dir, 'hover.toml');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-plan')]);
+  await download.saveAs(plan);
+  const row = lrplan('--format', 'csv', plan).split('\n').find((l) => l.split(',')[1] === m[1] && l.split(',')[2] === m[2]);
+  assert.ok(row, 'hovered step exists natively');
+  assert.equal(row.split(',')[5], m[4], 'hovered lr == native lr');
+  await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.5);
+
+  await mkdir(join(ROOT, 'artifacts'), { recursive: true });
+  await page.screenshot({ path: join(ROOT, 'artifacts/planner.png') });
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('a Rust panic surfaces as a visible message', async () => {
+  await page.evaluate(() => { try { window.lrplan.panicForTest(); } catch (e) { /* shown by the hook */ } });
+  assert.ok(await page.locator('#fatal').isVisible());
+  assert.match(await text('#fatal'), /test panic requested by the page/);
+  assert.ok(env.consoleErrors.some((e) => e.includes('test panic requested by the page')), 'panic logged to the console');
+});

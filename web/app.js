@@ -1,0 +1,263 @@
+// DOM wiring for the planner. Every number shown, drawn or downloaded comes from the wasm
+// module (the schedule crate); this file only moves strings between the form and Rust.
+import init, { Planner, start, panic_for_test } from './pkg/lrplan_web.js';
+
+const $ = (id) => document.getElementById(id);
+const form = $('plan-form');
+const canvas = $('chart');
+const fatal = $('fatal');
+let planner = null;
+/** The per-epoch table shows a window of rows around the scroll position (fixed row height). */
+const ROW_PX = 28;
+const TABLE_WINDOW = 48;
+let tableTop = 0;
+let reader = null;
+
+/** The plan-file reader (the schedule crate's TOML reader) is a second wasm module, fetched on
+ *  the first import so the page itself stays small. */
+function planFileReader() {
+  reader ??= import('./pkg/reader/lrplan_web.js').then(async (m) => { await m.default(); m.start(); return m; });
+  return reader;
+}
+
+/** Shows an unexpected failure; never lets the page fail silently. */
+function fail(err) {
+  console.error(err);
+  const text = `Error: ${err && err.message ? err.message : err}`;
+  fatal.textContent = fatal.hidden ? text : `${fatal.textContent}\n${text}`;
+  fatal.hidden = false;
+}
+window.addEventListener('error', (e) => fail(e.error || e.message));
+window.addEventListener('unhandledrejection', (e) => fail(e.reason));
+
+/** Runs a handler, surfacing any exception (including a wasm trap after a panic). */
+const guard = (fn) => (...args) => { try { return fn(...args); } catch (err) { fail(err); } };
+
+function inputs() {
+  return [...form.elements].filter((el) => el.name);
+}
+
+function readForm() {
+  const names = [], values = [];
+  for (const el of inputs()) {
+    names.push(el.name);
+    values.push(el.type === 'checkbox' ? String(el.checked) : el.value);
+  }
+  return [names, values];
+}
+
+function fillForm(fields) {
+  for (const { name, value } of fields) {
+    const el = form.elements.namedItem(name);
+    if (!el) continue;
+    if (el.type === 'checkbox') el.checked = value === 'true';
+    else el.value = value;
+  }
+}
+
+/** Shows only the inputs that matter for the current choices. */
+function syncVisibility() {
+  const v = (name) => form.elements.namedItem(name);
+  const show = (key, on) => document.querySelectorAll(`[data-show="${key}"]`)
+    .forEach((el) => { if (el.hidden === on) el.hidden = !on; });
+  const custom = v('lr.limits').value === 'custom';
+  show('limits', true);
+  const [max, min] = Planner.default_limits(v('optimizer.kind').value);
+  for (const [name, auto] of [['lr.limit_max', max], ['lr.limit_min', min]]) {
+    if (v(name).disabled === custom) v(name).disabled = !custom;
+    if (v(name).placeholder !== auto) v(name).placeholder = auto;
+  }
+  const hint = `default for ${v('optimizer.kind').value}: max ${max}, min ${min}`;
+  if ($('limits-hint').textContent !== hint) $('limits-hint').textContent = hint;
+  show('freeze', v('phases.freeze').checked);
+  show('iteration', v('updates.per').value === 'iteration');
+  const byDataset = v('updates.source').value === 'dataset_size';
+  show('iters', !byDataset);
+  show('dataset', byDataset);
+  const stepField = v('decay.step_num').closest('.field');
+  const noSteps = v('decay.kind').value !== 'step';
+  if (stepField.hidden !== noSteps) stepField.hidden = noSteps;
+}
+
+let shownErrors = 0;
+function showErrors(errors) {
+  if (errors.length === 0 && shownErrors === 0) return;
+  shownErrors = errors.length;
+  document.querySelectorAll('.error').forEach((el) => { el.textContent = ''; });
+  document.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
+  const list = $('problem-list');
+  list.replaceChildren();
+  for (const { field, message } of errors) {
+    const slot = document.querySelector(`[data-error-for="${field}"]`);
+    if (slot) slot.textContent = slot.textContent ? `${slot.textContent}; ${message}` : message;
+    form.elements.namedItem(field)?.setAttribute('aria-invalid', 'true');
+    const li = document.createElement('li');
+    li.textContent = field ? `${field} ${message}` : message;
+    list.append(li);
+  }
+  $('problems').hidden = errors.length === 0;
+}
+
+function draw() {
+  const box = $('chart-box');
+  planner.draw(canvas, box.clientWidth, box.clientHeight, window.devicePixelRatio || 1);
+}
+
+/** Recompiles from the form and redraws the chart and the numbers next to it. The time this
+ *  takes is kept for the benchmark. The table below the chart and the URL follow a moment
+ *  later (`refreshTable`, `refreshLink`), so typing stays fluid on long plans. */
+function update() {
+  const t0 = performance.now();
+  const [names, values] = readForm();
+  const valid = planner.set_fields(names, values);
+  syncVisibility();
+  showErrors(planner.errors());
+  if (valid) {
+    draw();
+    $('summary').innerHTML = planner.summary_html();
+  }
+  document.body.classList.toggle('stale', !valid);
+  for (const id of ['download-plan', 'download-csv', 'pin']) $(id).disabled = !valid;
+  window.lrplan.lastUpdateMs = performance.now() - t0;
+  window.lrplan.updates += 1;
+  if (valid) {
+    // The table follows after a short pause in typing; the URL after a longer one (Chromium's
+    // history.replaceState alone can take tens of milliseconds).
+    window.lrplan.pending = true;
+    clearTimeout(tableTimer);
+    clearTimeout(linkTimer);
+    tableTimer = setTimeout(guard(refreshTable), 30);
+    linkTimer = setTimeout(guard(refreshLink), 400);
+  }
+}
+
+let tableTimer = 0;
+let linkTimer = 0;
+function refreshTable() {
+  const t0 = performance.now();
+  renderTable();
+  window.lrplan.lastTableMs = performance.now() - t0;
+}
+
+function refreshLink() {
+  const hash = planner.hash();
+  history.replaceState(null, '', hash ? `#${hash}` : location.pathname + location.search);
+  window.lrplan.pending = false;
+}
+
+function renderTable() {
+  const len = planner.table_len();
+  const first = Math.max(0, Math.min(len - TABLE_WINDOW, Math.floor(tableTop / ROW_PX) - 12));
+  const count = Math.min(len - first, TABLE_WINDOW);
+  const spacer = (rows) => (rows > 0 ? `<tr class="spacer" style="height:${rows * ROW_PX}px"></tr>` : '');
+  $('table-rows').innerHTML = spacer(first) + planner.table_rows_html(first, count) + spacer(len - first - count);
+}
+
+/** Fills the form from `fields()` (a thunk that may throw or be async) and says what happened. */
+async function load(kind, fields) {
+  const status = $('import-status');
+  try {
+    fillForm(await fields());
+    status.textContent = kind;
+    status.className = 'import-status ok';
+  } catch (err) {
+    if (!fatal.hidden) throw err;
+    status.textContent = `Could not load: ${err && err.message ? err.message : err}`;
+    status.className = 'import-status bad';
+  }
+  status.hidden = false;
+  update();
+}
+
+function loadFile(file) {
+  return load(`Loaded ${file.name}.`, async () => (await planFileReader()).read_plan_file(await file.text()));
+}
+
+function loadHash(kind, hash) {
+  return load(kind, () => { planner.load_hash(hash); return planner.fields(); });
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function readout(event) {
+  const r = planner.readout(event.offsetX);
+  const marker = $('marker');
+  if (!r) { marker.hidden = true; return; }
+  marker.style.transform = `translate(${r.x}px, ${r.y}px)`;
+  marker.hidden = false;
+  $('readout').textContent = r.text;
+}
+
+function wire() {
+  form.addEventListener('input', guard(update));
+  form.addEventListener('change', guard(update));
+  $('reset').addEventListener('click', () => loadHash('Reset to the default plan.', '').catch(fail));
+  $('view.log').addEventListener('change', guard((e) => { planner.set_log(e.target.checked); draw(); }));
+  $('pin').addEventListener('click', guard(() => {
+    if (planner.pinned_label()) {
+      planner.unpin();
+      $('pin').textContent = 'Pin for comparison';
+      $('pinned-label').textContent = '';
+    } else {
+      $('pinned-label').textContent = planner.pin();
+      $('pin').textContent = 'Unpin';
+    }
+    draw();
+  }));
+  $('download-plan').addEventListener('click', guard(() =>
+    download(Planner.plan_file_name(), planner.plan_toml(), 'application/toml')));
+  $('download-csv').addEventListener('click', guard(() =>
+    download(Planner.table_file_name(), planner.table_csv(), 'text/csv')));
+  $('import-file').addEventListener('change', guard((e) => {
+    const file = e.target.files[0];
+    e.target.value = '';
+    if (file) loadFile(file).catch(fail);
+  }));
+  $('copy-link').addEventListener('click', guard(async () => {
+    if (planner.valid()) refreshLink();
+    try {
+      await navigator.clipboard.writeText(location.href);
+      $('copy-link').textContent = 'Link copied';
+      setTimeout(() => { $('copy-link').textContent = 'Copy link'; }, 1500);
+    } catch {
+      window.prompt('Copy this link:', location.href);
+    }
+  }));
+  document.addEventListener('dragover', (e) => { e.preventDefault(); $('drop-hint').hidden = false; });
+  document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) $('drop-hint').hidden = true; });
+  document.addEventListener('drop', guard((e) => {
+    e.preventDefault();
+    $('drop-hint').hidden = true;
+    const file = e.dataTransfer.files[0];
+    if (file) loadFile(file).catch(fail);
+  }));
+  window.addEventListener('hashchange', () =>
+    loadHash('Loaded the plan from the link.', decodeURIComponent(location.hash.slice(1))).catch(fail));
+  $('table').addEventListener('scroll', guard(() => { tableTop = $('table').scrollTop; renderTable(); }));
+  canvas.addEventListener('mousemove', guard(readout));
+  canvas.addEventListener('mouseleave', () => { $('marker').hidden = true; });
+  new ResizeObserver(guard(() => draw())).observe($('chart-box'));
+}
+
+async function main() {
+  await init();
+  start();
+  planner = new Planner();
+  window.lrplan = { planner, lastUpdateMs: 0, lastTableMs: 0, updates: 0, pending: false, panicForTest: panic_for_test };
+  if (location.hash.length > 1) planner.load_hash(decodeURIComponent(location.hash.slice(1)));
+  fillForm(planner.fields());
+  wire();
+  update();
+  refreshTable();
+  refreshLink();
+  document.body.dataset.ready = 'true';
+}
+
+main().catch(fail);
