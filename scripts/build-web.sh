@@ -27,24 +27,18 @@ if ! command -v wasm-opt >/dev/null; then
 fi
 
 # --- build -------------------------------------------------------------------------------
-# Two modules from the one crate: the planner (feature `page`), loaded with the page, and the
-# plan-file reader (feature `reader`: the schedule crate's TOML reader), fetched on first import.
+# One module: the planner, plan-file reader included (the schedule crate's own TOML reader).
 rm -rf web/pkg
-build_module() { # feature out-dir
-  local feature=$1 out=$2 wasm="$TARGET_DIR/wasm32-unknown-unknown/release/lrplan_web.wasm"
-  CARGO_TARGET_DIR=$TARGET_DIR cargo build -p lrplan-web --release --target wasm32-unknown-unknown \
-    --no-default-features --features "$feature"
-  # wasm-opt runs on rustc's output, before wasm-bindgen: Debian's binaryen (108) cannot parse
-  # the table instructions of wasm-bindgen's externref glue, while rustc's module it optimises
-  # fine (the exports and custom sections wasm-bindgen reads are kept).
-  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    -o "$TARGET_DIR/lrplan_web.$feature.wasm" "$wasm"
-  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
-    --out-name lrplan_web --out-dir "$out" "$TARGET_DIR/lrplan_web.$feature.wasm"
-}
-build_module page web/pkg
-build_module reader web/pkg/reader
+WASM="$TARGET_DIR/wasm32-unknown-unknown/release/lrplan_web.wasm"
+CARGO_TARGET_DIR=$TARGET_DIR cargo build -p lrplan-web --release --target wasm32-unknown-unknown
+# wasm-opt runs on rustc's output, before wasm-bindgen: Debian's binaryen (108) cannot parse the
+# table instructions of wasm-bindgen's externref glue, while rustc's module it optimises fine
+# (the exports and custom sections wasm-bindgen reads are kept).
+wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  -o "$TARGET_DIR/lrplan_web.opt.wasm" "$WASM"
+wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
+  --out-name lrplan_web --out-dir web/pkg "$TARGET_DIR/lrplan_web.opt.wasm"
 
 # --- size --------------------------------------------------------------------------------
 gz() { # files... -> total gzipped bytes, listing each
@@ -58,8 +52,6 @@ gz() { # files... -> total gzipped bytes, listing each
 }
 total=$(gz web/index.html web/style.css web/app.js web/pkg/lrplan_web.js web/pkg/lrplan_web_bg.wasm)
 echo "page load total: $total bytes gzipped ($((total / 1024)) KiB; budget 150 KiB)"
-reader=$(gz web/pkg/reader/lrplan_web.js web/pkg/reader/lrplan_web_bg.wasm)
-echo "plan-file reader, fetched on the first import: $reader bytes gzipped ($((reader / 1024)) KiB)"
 if [ "$total" -ge $((150 * 1024)) ]; then
   echo "error: the page is over its 150 KB gzipped budget" >&2
   [ "${LRPLAN_WEB_SIZE_CHECK:-1}" = 0 ] || exit 1

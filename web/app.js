@@ -1,6 +1,6 @@
 // DOM wiring for the planner. Every number shown, drawn or downloaded comes from the wasm
 // module (the schedule crate); this file only moves strings between the form and Rust.
-import init, { Planner, start, panic_for_test } from './pkg/lrplan_web.js';
+import init, { Planner, start, panic_for_test, read_plan_file } from './pkg/lrplan_web.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('plan-form');
@@ -11,14 +11,6 @@ let planner = null;
 const ROW_PX = 28;
 const TABLE_WINDOW = 48;
 let tableTop = 0;
-let reader = null;
-
-/** The plan-file reader (the schedule crate's TOML reader) is a second wasm module, fetched on
- *  the first import so the page itself stays small. */
-function planFileReader() {
-  reader ??= import('./pkg/reader/lrplan_web.js').then(async (m) => { await m.default(); m.start(); return m; });
-  return reader;
-}
 
 /** Shows an unexpected failure; never lets the page fail silently. */
 function fail(err) {
@@ -170,7 +162,8 @@ async function load(kind, fields) {
 }
 
 function loadFile(file) {
-  return load(`Loaded ${file.name}.`, async () => (await planFileReader()).read_plan_file(await file.text()));
+  // The schedule crate's own plan-file reader, in the one wasm module the page loaded.
+  return load(`Loaded ${file.name}.`, async () => read_plan_file(await file.text()));
 }
 
 function loadHash(kind, hash) {

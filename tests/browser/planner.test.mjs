@@ -143,6 +143,26 @@ test('an invalid field is marked with the schedule crate message and the last cu
   assert.deepEqual(env.consoleErrors, []);
 });
 
+test('per-iteration updates from an empty dataset size are marked at the dataset-size input', async () => {
+  // The schedule crate files this under updates.iters_per_epoch, whose input is hidden here.
+  await setInputs({ 'updates.source': 'dataset_size', 'updates.dataset_size': '' });
+  assert.ok(await field('updates.dataset_size').isVisible());
+  assert.equal(await field('updates.iters_per_epoch').isVisible(), false);
+  assert.equal(await text('[data-error-for="updates.dataset_size"]'), 'is needed for per-iteration updates (got nothing)');
+  assert.equal(await field('updates.dataset_size').getAttribute('aria-invalid'), 'true');
+  assert.equal(await field('updates.iters_per_epoch').getAttribute('aria-invalid'), null);
+  assert.deepEqual(await page.locator('#problem-list li').allInnerTexts(),
+    ['updates.dataset_size is needed for per-iteration updates (got nothing)']);
+  assert.ok(await page.locator('#download-plan').isDisabled());
+  // With a fixed count chosen, an empty count is marked at its own input.
+  await setInputs({ 'updates.source': 'iters_per_epoch', 'updates.iters_per_epoch': '' });
+  assert.match(await text('[data-error-for="updates.iters_per_epoch"]'), /^or updates\.dataset_size is needed/);
+  assert.equal(await text('[data-error-for="updates.dataset_size"]'), '');
+  await setInputs({ 'updates.iters_per_epoch': '37' });
+  assert.equal(await page.locator('#problems').isVisible(), false);
+  assert.deepEqual(env.consoleErrors, []);
+});
+
 test('the downloaded plan file reproduces the downloaded table in the native CLI, byte for byte', async () => {
   const save = async (button, name) => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
@@ -170,11 +190,14 @@ test('plan files load by picker and by drag-and-drop; errors are shown; a link r
   assert.equal(await field('updates.dataset_size').inputValue(), '1000');
   await checkAgainstNative(fixture);
 
+  // A broken file is refused with the schedule crate's reader's message (line and field).
   const broken = join(dir, 'broken.toml');
-  await writeFile(broken, '[lr]\ninit = "fast"\n');
+  await writeFile(broken, '[decay]\nkind = "cosine"\n');
   await page.setInputFiles('#import-file', broken);
   await page.waitForFunction(() => document.getElementById('import-status').textContent.startsWith('Could not load'));
-  assert.match(await text('#import-status'), /plan file:/);
+  assert.equal(await text('#import-status'),
+    'Could not load: plan file: line 2: decay.kind must be one of cos, step, linear, constant (got "cosine")');
+  assert.ok(await page.locator('#import-status.bad').isVisible());
   await checkAgainstNative(fixture); // unchanged
 
   const dropped = join(ROOT, 'crates/web/tests/plans/constant_adamw_epoch.toml');

@@ -20,7 +20,6 @@ pub fn table_csv(schedule: &Schedule) -> String {
 
 /// Reads a plan file into form values; a file the trainer would refuse is refused here too,
 /// with the schedule crate's message.
-#[cfg(feature = "reader")]
 pub fn import(text: &str) -> Result<crate::inputs::Form, crate::error::WebError> {
     let plan = plan_file::from_toml(text)?;
     Ok(crate::inputs::Form::of(&plan))

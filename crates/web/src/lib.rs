@@ -13,34 +13,24 @@
 //! * [`report`]: fitted rates and why, warm-up, tail, boundary, the per-epoch table.
 //! * [`compare`]: a pinned plan drawn under the current one.
 //! * [`export`]: the plan file and CSV table, written by the schedule crate's own writers, and
-//!   the plan-file reader.
+//!   the plan-file reader (the schedule crate's own small TOML reader, a few KB of wasm, so it
+//!   ships in the one module the page loads).
 //! * [`error`]: the one error type.
-//!
-//! Two cargo features split the crate into the two wasm modules the page uses: `page` (the
-//! planner, loaded up front) and `reader` (the TOML plan-file reader, whose serde + toml code is
-//! about a third of the whole, fetched only when a file is loaded). Both are on by default, so
-//! native builds and the tests see everything.
 //!
 //! The page's JavaScript (`web/app.js`) only wires DOM events to [`Planner`] and inserts what it
 //! returns; it does no arithmetic on learning rates.
 
-#[cfg(feature = "page")]
 mod canvas;
-#[cfg(feature = "page")]
 pub mod chart;
-#[cfg(feature = "page")]
 pub mod compare;
 pub mod error;
 pub mod export;
 pub mod inputs;
-#[cfg(feature = "page")]
 mod planner;
-#[cfg(feature = "page")]
 pub mod report;
 
 use wasm_bindgen::prelude::*;
 
-#[cfg(feature = "page")]
 pub use crate::planner::{FieldMessage, Planner, Readout, StepView};
 
 /// Installs the panic hook: a Rust panic is logged with its message (console_error_panic_hook)
@@ -79,8 +69,8 @@ pub struct FieldValue {
 }
 
 /// Reads a plan file (`plan_file::from_toml`) into form values; a file the trainer would refuse
-/// is refused with the schedule crate's message. This is the `reader` module's one entry point.
-#[cfg(feature = "reader")]
+/// is refused with the schedule crate's message. The page's import (file picker, drag-and-drop)
+/// calls this.
 #[wasm_bindgen]
 pub fn read_plan_file(text: &str) -> Result<Vec<FieldValue>, JsValue> {
     Ok(fields_of(&export::import(text)?))

@@ -1,7 +1,7 @@
 //! The planner's state behind the page: the form, the last valid schedule, the pinned plan and
 //! the view, with the methods the page's script calls.
 
-use lrplan_schedule::{Limits, OptimizerKind, Plan, PlanError, Schedule};
+use lrplan_schedule::{Limits, OptimizerKind, Plan, PlanError, Schedule, Violation};
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
 
@@ -104,9 +104,8 @@ impl Planner {
         self.recompile()
     }
 
-    /// Loads a plan file (the page uses the separate `reader` module instead). A file the trainer would refuse is refused with the schedule
-    /// crate's message and the form is left unchanged.
-    #[cfg(feature = "reader")]
+    /// Loads a plan file. A file the trainer would refuse is refused with the schedule crate's
+    /// message and the form is left unchanged.
     pub fn load_plan_file(&mut self, text: &str) -> Result<(), JsValue> {
         self.form = export::import(text)?;
         self.recompile();
@@ -302,31 +301,51 @@ impl Planner {
                 true
             }
             Err(errors) => {
-                self.errors = errors.iter().flat_map(messages).collect();
+                let form = &self.form;
+                self.errors = errors.iter().flat_map(|e| messages(e, form)).collect();
                 false
             }
         }
     }
 }
 
-/// Field messages for one error: a schedule-crate violation keeps its own wording.
-fn messages(e: &WebError) -> Vec<FieldMessage> {
+/// Field messages for one error: a schedule-crate violation keeps its own wording, and is
+/// shown next to the input that can fix it ([`placed`]).
+fn messages(e: &WebError, form: &Form) -> Vec<FieldMessage> {
     match e {
         WebError::Field { field, message } => vec![FieldMessage {
             field: (*field).into(),
             message: message.clone(),
         }],
-        WebError::Plan(PlanError::Invalid(violations)) => violations
-            .iter()
-            .map(|v| FieldMessage {
-                field: v.field.into(),
-                message: format!("{} (got {})", v.rule, v.value),
-            })
-            .collect(),
+        WebError::Plan(PlanError::Invalid(violations)) => {
+            violations.iter().map(|v| placed(v, form)).collect()
+        }
         other => vec![FieldMessage {
             field: String::new(),
             message: other.to_string(),
         }],
+    }
+}
+
+/// A violation as a field message, addressed to the input that can fix it. That is the
+/// violation's own field, with one exception: per-iteration updates without an iteration count
+/// are filed by the schedule crate under `updates.iters_per_epoch` ("or updates.dataset_size is
+/// needed for per-iteration updates"). With the page's `updates.source` switch on the dataset
+/// size, that input is hidden and the empty one is `updates.dataset_size`, so the message goes
+/// there ("is needed for per-iteration updates"), which also puts it under the right name in the
+/// problem list.
+fn placed(v: &Violation, form: &Form) -> FieldMessage {
+    if v.field == "updates.iters_per_epoch" && form.get("updates.source") == "dataset_size" {
+        if let Some(rule) = v.rule.strip_prefix("or updates.dataset_size ") {
+            return FieldMessage {
+                field: "updates.dataset_size".into(),
+                message: format!("{rule} (got nothing)"),
+            };
+        }
+    }
+    FieldMessage {
+        field: v.field.into(),
+        message: format!("{} (got {})", v.rule, v.value),
     }
 }
 
@@ -339,5 +358,77 @@ fn view(s: &lrplan_schedule::Step) -> StepView {
         batch_size: s.batch_size,
         t: s.t,
         lr: s.lr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_after(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut planner = Planner::new();
+        let (names, values) = fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .unzip();
+        assert!(!planner.set_fields(names, values));
+        planner
+            .errors()
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_dataset_size_is_shown_at_the_dataset_size_input() {
+        let errors = errors_after(&[
+            ("updates.per", "iteration"),
+            ("updates.source", "dataset_size"),
+            ("updates.dataset_size", ""),
+        ]);
+        assert_eq!(
+            errors,
+            [(
+                "updates.dataset_size".to_string(),
+                "is needed for per-iteration updates (got nothing)".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_missing_iteration_count_stays_at_its_own_input() {
+        let errors = errors_after(&[
+            ("updates.per", "iteration"),
+            ("updates.source", "iters_per_epoch"),
+            ("updates.iters_per_epoch", ""),
+        ]);
+        assert_eq!(
+            errors,
+            [(
+                "updates.iters_per_epoch".to_string(),
+                "or updates.dataset_size is needed for per-iteration updates (got neither)"
+                    .to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn plan_files_are_read_by_the_schedule_crates_reader() {
+        let mut planner = Planner::new();
+        planner
+            .load_plan_file("[decay]\nkind = \"step\"\n")
+            .unwrap();
+        assert!(planner.valid());
+        assert!(
+            planner
+                .fields()
+                .iter()
+                .any(|f| f.name == "decay.kind" && f.value == "step")
+        );
+        let err = export::import("[decay]\nkind = \"cosine\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plan file: line 2: decay.kind must be one of cos, step, linear, constant (got \"cosine\")"
+        );
     }
 }
