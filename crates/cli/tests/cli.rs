@@ -71,10 +71,16 @@ fn bad_input_names_the_file_and_field_and_fails_cleanly() {
     std::fs::write(&path, "[lr]\ninit = 0.0\n").unwrap();
     let (ok, _, err) = lrplan(&[path.to_str().unwrap()]);
     assert!(!ok);
-    assert!(err.contains("bad.toml") && err.contains("lr.init must be"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("lr.init must be"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
     let (ok, _, err) = lrplan(&["/nonexistent/plan.toml"]);
     assert!(!ok);
-    assert!(err.contains("cannot read plan file /nonexistent/plan.toml"), "{err}");
+    assert!(
+        err.contains("cannot read plan file /nonexistent/plan.toml"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
