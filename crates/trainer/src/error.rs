@@ -1,0 +1,89 @@
+//! The library's one error type.
+//!
+//! Every variant renders as a single line naming the file, flag or field concerned and the
+//! rule it broke, because the binary prints it as-is and exits non-zero: a person reading it
+//! must know what to fix without a backtrace.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused: missing file, permissions, full disk.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The plan file does not parse or breaks a rule of the schedule crate.
+    #[error("{}: {source}", path.display())]
+    Plan {
+        path: PathBuf,
+        #[source]
+        source: lrplan_schedule::PlanError,
+    },
+    /// The data folder does not have the image-folder layout or a file cannot be used.
+    #[error("{}: {reason}", path.display())]
+    Data { path: PathBuf, reason: String },
+    /// The plan and the data disagree (dataset size, iterations per epoch).
+    #[error("plan {}: {reason}", path.display())]
+    Mismatch { path: PathBuf, reason: String },
+    /// Reading, matching or writing weights failed (the weights crate's message).
+    #[error(transparent)]
+    Weights(#[from] lrplan_weights::Error),
+    /// A pretrained file whose tensors do not fit the model.
+    #[error("{}: {reason}", path.display())]
+    WeightsMismatch { path: PathBuf, reason: String },
+    /// A command-line flag with a value that cannot work.
+    #[error("{flag}: {reason}")]
+    Flag { flag: &'static str, reason: String },
+    /// The loss became NaN or infinite.
+    #[error(
+        "loss is {loss} at step {step} (epoch {epoch}, iteration {iteration}, lr {lr:e}); \
+         stopped, the last good checkpoint is kept"
+    )]
+    NonFinite {
+        step: u64,
+        epoch: u32,
+        iteration: u64,
+        lr: f64,
+        loss: f32,
+    },
+    /// A checkpoint or run folder that cannot be resumed from.
+    #[error("{}: {reason}", path.display())]
+    Checkpoint { path: PathBuf, reason: String },
+    /// The user pressed Ctrl-C; a checkpoint was saved.
+    #[error("interrupted: checkpoint saved in {}; continue with --resume {}", path.display(), path.display())]
+    Interrupted { path: PathBuf },
+    /// libtorch refused an operation (device, shape, memory).
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, action: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    }
+
+    pub(crate) fn data(path: &Path, reason: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn flag(flag: &'static str, reason: impl Into<String>) -> Self {
+        Error::Flag {
+            flag,
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,128 @@
+//! The run folder's CSV logs.
+//!
+//! * `lr.csv`: exactly the schedule table's format (`table::CSV_HEADER`, rows written by
+//!   `Step::write_csv`), with the lr read back from the optimizer's group 0, so the file can
+//!   be diffed against the planner page's export.
+//! * `steps.csv`: `step,epoch,iteration,lr,loss`, one row per optimizer step.
+//! * `metrics.csv`: `epoch,lr,train_loss,val_loss,val_acc,seconds`, one row per epoch.
+//!
+//! A checkpoint records the byte length of each log; resuming truncates them to it, so rows
+//! written after the checkpoint by a killed run are not duplicated.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use lrplan_schedule::{Step, table::CSV_HEADER};
+
+use crate::error::{Error, Result};
+
+pub const LR: &str = "lr.csv";
+pub const STEPS: &str = "steps.csv";
+pub const METRICS: &str = "metrics.csv";
+const HEADERS: [(&str, &str); 3] = [
+    (LR, CSV_HEADER),
+    (STEPS, "step,epoch,iteration,lr,loss"),
+    (METRICS, "epoch,lr,train_loss,val_loss,val_acc,seconds"),
+];
+
+/// Per-epoch results, kept in the checkpoint so charts and `best` survive a resume.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: u32,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub seconds: f64,
+}
+
+pub struct Logs {
+    files: Vec<(PathBuf, BufWriter<File>)>,
+}
+
+impl Logs {
+    /// Fresh logs with their headers (existing files are replaced).
+    pub fn create(dir: &Path) -> Result<Logs> {
+        let mut files = Vec::new();
+        for (name, header) in HEADERS {
+            let path = dir.join(name);
+            let f = File::create(&path).map_err(|e| Error::io(&path, "create", e))?;
+            let mut w = BufWriter::new(f);
+            writeln!(w, "{header}").map_err(|e| Error::io(&path, "write", e))?;
+            files.push((path, w));
+        }
+        Ok(Logs { files })
+    }
+
+    /// Reopens the logs of a run for appending after truncating them to `lengths`.
+    pub fn resume(dir: &Path, lengths: &[u64]) -> Result<Logs> {
+        let mut files = Vec::new();
+        for ((name, _), &len) in HEADERS.iter().zip(lengths) {
+            let path = dir.join(name);
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, "open for resuming", e))?;
+            f.set_len(len)
+                .map_err(|e| Error::io(&path, "truncate to the checkpoint", e))?;
+            let mut w = BufWriter::new(f);
+            w.seek(std::io::SeekFrom::End(0))
+                .map_err(|e| Error::io(&path, "seek", e))?;
+            files.push((path, w));
+        }
+        Ok(Logs { files })
+    }
+
+    /// Flushes and returns each log's length, for the checkpoint.
+    pub fn lengths(&mut self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for (path, w) in &mut self.files {
+            w.flush().map_err(|e| Error::io(path, "write", e))?;
+            let len = w
+                .get_mut()
+                .stream_position()
+                .map_err(|e| Error::io(path, "seek", e))?;
+            out.push(len);
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, i: usize, line: &str) -> Result<()> {
+        let (path, w) = &mut self.files[i];
+        w.write_all(line.as_bytes())
+            .map_err(|e| Error::io(path, "write", e))
+    }
+
+    /// One `lr.csv` row: the schedule's step with the lr the optimizer applied.
+    pub fn lr_row(&mut self, step: Step, applied_lr: f64) -> Result<()> {
+        let mut line = String::new();
+        Step {
+            lr: applied_lr,
+            ..step
+        }
+        .write_csv(&mut line);
+        self.write(0, &line)
+    }
+
+    pub fn step_row(
+        &mut self,
+        step: u64,
+        epoch: u32,
+        iteration: u64,
+        lr: f64,
+        loss: f64,
+    ) -> Result<()> {
+        self.write(1, &format!("{step},{epoch},{iteration},{lr:e},{loss}\n"))
+    }
+
+    pub fn metrics_row(&mut self, m: &EpochMetrics) -> Result<()> {
+        self.write(
+            2,
+            &format!(
+                "{},{:e},{},{},{},{:.3}\n",
+                m.epoch, m.lr, m.train_loss, m.val_loss, m.val_acc, m.seconds
+            ),
+        )
+    }
+}

@@ -1,0 +1,64 @@
+//! `trainer`: see `trainer --help`. Errors are printed as one line (with their causes) and
+//! exit with status 1; nothing here panics on bad input.
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use clap::Parser;
+use lrplan_trainer::cli::{Cli, Command};
+use lrplan_trainer::run::{self, INTERRUPTS};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Ctrl-C with a checkpoint saved: the conventional 128 + SIGINT.
+            match e.downcast_ref::<lrplan_trainer::Error>() {
+                Some(lrplan_trainer::Error::Interrupted { .. }) => ExitCode::from(130),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Doctor => {
+            print!("{}", lrplan_trainer::doctor::report());
+            Ok(())
+        }
+        Command::Train(args) => {
+            // First Ctrl-C: finish the step, checkpoint, exit. Second: exit at once.
+            let _ = ctrlc::set_handler(|| {
+                if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+                    eprintln!("second Ctrl-C: exiting without a checkpoint");
+                    std::process::exit(130);
+                }
+                eprintln!("Ctrl-C: finishing the current step and saving a checkpoint");
+            });
+            let argv: Vec<String> = std::env::args().collect();
+            let outcome = run::train(*args, argv)?;
+            if let Some(m) = outcome.metrics.last() {
+                println!(
+                    "done: {} steps in {:.1}s; final val_acc {:.4}, val_loss {:.4}; run folder {}",
+                    outcome.steps,
+                    outcome.seconds,
+                    m.val_acc,
+                    m.val_loss,
+                    outcome.out.display()
+                );
+            }
+            if outcome.timed_steps > 0 {
+                let sps = outcome.timed_steps as f64 / outcome.train_seconds.max(1e-9);
+                println!(
+                    "throughput: {sps:.3} steps/s ({} steps timed, the first {} excluded)",
+                    outcome.timed_steps,
+                    run::WARMUP_STEPS
+                );
+            }
+            Ok(())
+        }
+    }
+}

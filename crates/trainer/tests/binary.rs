@@ -1,0 +1,493 @@
+//! End-to-end tests of the `trainer` binary on tiny generated image folders.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use lrplan_schedule::{Schedule, plan_file, table};
+use lrplan_trainer::checkpoint::read_tensors;
+
+const CLASSES: [&str; 2] = ["cat", "dog"];
+const TRAIN_PER_CLASS: usize = 12;
+
+fn data(dir: &Path) -> String {
+    let d = dir.join("data");
+    if !d.exists() {
+        image_folder(&d, &CLASSES, TRAIN_PER_CLASS, 3);
+    }
+    d.to_string_lossy().into_owned()
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn train_args<'a>(plan: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--plan",
+        plan,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--image-size",
+        "8",
+        "--threads",
+        "1",
+        "--seed",
+        "3",
+    ]
+}
+
+fn expected_table(plan_text: &str) -> String {
+    let plan = plan_file::from_toml(plan_text).unwrap();
+    table::to_csv(&Schedule::new(&plan).unwrap())
+}
+
+fn assert_lr_log(run: &Path, plan_text: &str) {
+    let got = std::fs::read_to_string(run.join("lr.csv")).unwrap();
+    let want = expected_table(plan_text);
+    let (g, w) = (lr_rows(&got), lr_rows(&want));
+    assert_eq!(g.len(), w.len(), "row count of {}", run.display());
+    for (a, b) in g.iter().zip(&w) {
+        assert_eq!(a, b, "lr.csv row differs from the schedule table (bits)");
+    }
+    assert_eq!(got, want);
+}
+
+#[test]
+fn lr_log_equals_schedule_table_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let cases = [
+        ("sgd", "cos", "epoch", "kind"),
+        ("adam", "cos", "iteration", "subnet"),
+        ("adamw", "step", "epoch", "kind"),
+        ("sgd", "step", "iteration", "kind"),
+    ];
+    for (i, (opt, decay, per, group_by)) in cases.iter().enumerate() {
+        let text = plan(opt, decay, per, 4, 2, (8, 6), n);
+        let p = write(&tmp.path().join(format!("plan{i}.toml")), &text);
+        let out = tmp.path().join(format!("run{i}"));
+        let (p, o) = (s(&p), s(&out));
+        let mut args = train_args(&p, &d, &o);
+        args.extend(["--group-by", group_by, "--no-charts"]);
+        if *group_by == "subnet" {
+            args.extend(["--head-lr-mult", "3"]);
+        }
+        run_ok(&args);
+        assert_lr_log(&out, &text);
+        // steps.csv: one row per optimizer step; per-iteration lrs match the table too.
+        let steps = std::fs::read_to_string(out.join("steps.csv")).unwrap();
+        let schedule = Schedule::new(&plan_file::from_toml(&text).unwrap()).unwrap();
+        let rows: Vec<&str> = steps.lines().skip(1).collect();
+        let want_steps = 2 * (n / 8) + 2 * (n / 6);
+        assert_eq!(rows.len(), want_steps, "{opt} {decay} {per}");
+        if *per == "iteration" {
+            for (r, st) in rows.iter().zip(schedule.steps()) {
+                let lr: f64 = r.split(',').nth(3).unwrap().parse().unwrap();
+                assert_eq!(lr.to_bits(), st.lr.to_bits());
+            }
+        }
+        let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+        assert_eq!(metrics.lines().count(), 5);
+        assert_eq!(
+            std::fs::read_to_string(out.join("plan.toml")).unwrap(),
+            text
+        );
+    }
+}
+
+#[test]
+fn freeze_phase_keeps_backbone_and_trains_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let text = plan("sgd", "cos", "epoch", 3, 2, (8, 8), n);
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let out = tmp.path().join("run");
+    let o = s(&out);
+    let mut args = train_args(&p, &d, &o);
+    args.extend(["--stop-after-epochs", "1", "--no-charts"]);
+    run_ok(&args);
+    let a = read_tensors(&out.join("last.safetensors")).unwrap();
+    run_ok(&["train", "--resume", &o, "--stop-after-epochs", "1"]);
+    let b = read_tensors(&out.join("last.safetensors")).unwrap();
+    run_ok(&["train", "--resume", &o]);
+    let c = read_tensors(&out.join("last.safetensors")).unwrap();
+    let mut backbone = 0;
+    for (name, ta) in &a {
+        let tb = &b[name];
+        let same = ta.equal(tb);
+        if name.starts_with("backbone.") {
+            backbone += 1;
+            assert!(same, "{name} changed during the freeze phase");
+        } else {
+            assert!(
+                !same,
+                "head tensor {name} did not train in the freeze phase"
+            );
+        }
+    }
+    assert!(backbone > 0);
+    let w = "backbone.0.conv.weight";
+    assert!(
+        !b[w].equal(&c[w]),
+        "backbone did not train after unfreezing"
+    );
+    assert_lr_log(&out, &text);
+}
+
+#[test]
+fn resume_reproduces_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let text = plan("adam", "cos", "iteration", 4, 1, (8, 6), n);
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let full = tmp.path().join("full");
+    let part = tmp.path().join("part");
+    let (f, pa) = (s(&full), s(&part));
+    let mut args = train_args(&p, &d, &f);
+    args.push("--no-charts");
+    run_ok(&args);
+    let mut args = train_args(&p, &d, &pa);
+    args.extend(["--no-charts", "--stop-after-epochs", "2"]);
+    run_ok(&args);
+    run_ok(&["train", "--resume", &pa]);
+    for log in ["lr.csv", "steps.csv"] {
+        let a = std::fs::read_to_string(full.join(log)).unwrap();
+        let b = std::fs::read_to_string(part.join(log)).unwrap();
+        if log == "lr.csv" {
+            assert_eq!(a, b, "{log}");
+        } else {
+            // step, epoch, iteration, lr identical; losses within float noise.
+            for (ra, rb) in a.lines().zip(b.lines()).skip(1) {
+                let (ha, la) = ra.rsplit_once(',').unwrap();
+                let (hb, lb) = rb.rsplit_once(',').unwrap();
+                assert_eq!(ha, hb);
+                let (la, lb): (f64, f64) = (la.parse().unwrap(), lb.parse().unwrap());
+                assert!((la - lb).abs() <= 1e-5 * la.abs().max(1.0), "{ra} vs {rb}");
+            }
+        }
+    }
+    assert_lr_log(&part, &text);
+    let a = read_tensors(&full.join("last.safetensors")).unwrap();
+    let b = read_tensors(&part.join("last.safetensors")).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (name, ta) in &a {
+        let diff = (ta.to_kind(tch::Kind::Double) - b[name].to_kind(tch::Kind::Double))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff <= 1e-6, "{name} differs by {diff}");
+    }
+}
+
+#[test]
+fn streamed_data_trains_like_data_in_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let text = plan("adam", "cos", "iteration", 2, 1, (8, 6), n);
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let (mem, stream) = (tmp.path().join("mem"), tmp.path().join("stream"));
+    let (m, st) = (s(&mem), s(&stream));
+    let mut args = train_args(&p, &d, &m);
+    args.push("--no-charts");
+    run_ok(&args);
+    let mut args = train_args(&p, &d, &st);
+    args.push("--no-charts");
+    let out = trainer()
+        .args(&args)
+        .env("LRPLAN_MEMORY_LIMIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = read_tensors(&mem.join("last.safetensors")).unwrap();
+    let b = read_tensors(&stream.join("last.safetensors")).unwrap();
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name}");
+    }
+    // A file that passes the header check but fails to decode stops the run, named.
+    let broken = tmp.path().join("trunc");
+    image_folder(&broken, &CLASSES, TRAIN_PER_CLASS, 3);
+    let good = std::fs::read(broken.join("train/cat/001.png")).unwrap();
+    std::fs::write(broken.join("train/cat/001.png"), &good[..good.len() / 2]).unwrap();
+    let bs = s(&broken);
+    let mut args = train_args(&p, &bs, &st);
+    args.push("--no-charts");
+    let out = trainer()
+        .args(&args)
+        .env("LRPLAN_MEMORY_LIMIT", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("001.png"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn kill_at_any_moment_then_resume_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let text = plan("sgd", "cos", "iteration", 12, 3, (8, 6), n);
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let out = tmp.path().join("run");
+    let o = s(&out);
+    let args = train_args(&p, &d, &o);
+    let quiet = |mut c: std::process::Command| {
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let mut child = quiet(trainer()).args(&args).spawn().unwrap();
+    // Kill -9 at several moments: right after the first checkpoint, then at varied delays
+    // (some land inside a checkpoint write), resuming each time.
+    let delays = [0u64, 37, 5, 80, 13];
+    for (k, delay) in delays.iter().enumerate() {
+        let t = Instant::now();
+        while !out.join("last.json").exists() && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(*delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        if k + 1 < delays.len() {
+            child = quiet(trainer())
+                .args(["train", "--resume", &o])
+                .spawn()
+                .unwrap();
+        }
+    }
+    run_ok(&["train", "--resume", &o]);
+    assert_lr_log(&out, &text);
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 13);
+    let epochs: Vec<u32> = metrics
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(epochs, (0..12).collect::<Vec<_>>());
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let text = plan("sgd", "cos", "iteration", 40, 2, (4, 2), n);
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let out = tmp.path().join("run");
+    let o = s(&out);
+    let mut args = train_args(&p, &d, &o);
+    args.push("--no-charts");
+    let child = trainer()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !out.join("last.json").exists() && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("--resume") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    run_ok(&["train", "--resume", &o]);
+    assert_lr_log(&out, &text);
+}
+
+#[test]
+fn interrupted_checkpoint_writes_leave_a_resumable_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let text = plan("adamw", "cos", "epoch", 3, 0, (8, 8), n);
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let out = tmp.path().join("run");
+    let o = s(&out);
+    let mut args = train_args(&p, &d, &o);
+    args.extend(["--stop-after-epochs", "1"]);
+    run_ok(&args);
+    // Killed while writing temporaries, before the commit point: garbage temporaries.
+    std::fs::write(out.join("last.safetensors.tmp"), b"partial").unwrap();
+    std::fs::write(out.join("last.json.tmp"), b"{").unwrap();
+    run_ok(&["train", "--resume", &o, "--stop-after-epochs", "1"]);
+    assert!(!out.join("last.safetensors.tmp").exists());
+    // Killed after the commit point: complete temporaries plus the journal get replayed.
+    for f in ["last.safetensors", "last.optim.safetensors", "last.json"] {
+        std::fs::copy(out.join(f), out.join(format!("{f}.tmp"))).unwrap();
+    }
+    std::fs::remove_file(out.join("last.json")).unwrap();
+    std::fs::write(
+        out.join("checkpoint.journal"),
+        "last.safetensors\nlast.optim.safetensors\nlast.json",
+    )
+    .unwrap();
+    run_ok(&["train", "--resume", &o]);
+    assert!(!out.join("checkpoint.journal").exists());
+    assert_lr_log(&out, &text);
+    // Charts of the finished run are valid PNGs.
+    for chart in ["lr.png", "loss.png", "accuracy.png"] {
+        let img = image::open(out.join(chart)).unwrap();
+        assert_eq!((img.width(), img.height()), (640, 400), "{chart}");
+    }
+}
+
+#[test]
+fn bad_inputs_fail_with_clear_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let good = s(&write(
+        &tmp.path().join("good.toml"),
+        &plan("sgd", "cos", "epoch", 2, 0, (8, 8), n),
+    ));
+    let o = s(&tmp.path().join("run"));
+
+    // Invalid plan: names the field.
+    let bad = s(&write(
+        &tmp.path().join("bad.toml"),
+        &plan("sgd", "cos", "epoch", 2, 0, (8, 8), n).replace("init = 1e-2", "init = -1.0"),
+    ));
+    let e = run_err(&train_args(&bad, &d, &o));
+    assert!(e.contains("lr.init") && e.contains("bad.toml"), "{e}");
+    let e = run_err(&train_args(
+        &s(&write(
+            &tmp.path().join("typo.toml"),
+            "[optimizer]\nkindd = 1\n",
+        )),
+        &d,
+        &o,
+    ));
+    assert!(e.contains("typo.toml"), "{e}");
+
+    // Data folder missing, empty, a class with no images, an undecodable image.
+    let missing = s(&tmp.path().join("nope"));
+    let e = run_err(&train_args(&good, &missing, &o));
+    assert!(e.contains("nope") && e.contains("does not exist"), "{e}");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(empty.join("train")).unwrap();
+    let e = run_err(&train_args(&good, &s(&empty), &o));
+    assert!(e.contains("no class folders"), "{e}");
+    let hollow = tmp.path().join("hollow");
+    image_folder(&hollow, &CLASSES, TRAIN_PER_CLASS, 3);
+    std::fs::create_dir_all(hollow.join("train/zebra")).unwrap();
+    let e = run_err(&train_args(&good, &s(&hollow), &o));
+    assert!(e.contains("zebra") && e.contains("no images"), "{e}");
+    let broken = tmp.path().join("broken");
+    image_folder(&broken, &CLASSES, TRAIN_PER_CLASS, 3);
+    std::fs::write(broken.join("train/cat/zz-broken.png"), b"not a png").unwrap();
+    let e = run_err(&train_args(&good, &s(&broken), &o));
+    assert!(
+        e.contains("zz-broken.png") && e.contains("--skip-bad-images"),
+        "{e}"
+    );
+    let broken_s = s(&broken);
+    let mut args = train_args(&good, &broken_s, &o);
+    args.push("--skip-bad-images");
+    let out = run_ok(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("skipped 1") && stdout.contains("zz-broken.png"),
+        "{stdout}"
+    );
+
+    // Plan and data disagree.
+    let wrong = s(&write(
+        &tmp.path().join("wrong.toml"),
+        &plan("sgd", "cos", "iteration", 2, 0, (8, 8), n + 5),
+    ));
+    let e = run_err(&train_args(&wrong, &d, &o));
+    assert!(
+        e.contains(&format!("{}", n + 5)) && e.contains(&format!("{n}")),
+        "{e}"
+    );
+
+    // Weights of another architecture.
+    let w = tmp.path().join("r18.pt");
+    run_python(&[
+        &s(&repo().join("crates/trainer/tests/py/resnet_state_dict.py")),
+        &s(&w),
+        "10",
+    ]);
+    let mut args = train_args(&good, &d, &o);
+    args.extend(["--weights", w.to_str().unwrap()]);
+    let e = run_err(&args);
+    assert!(
+        e.contains("r18.pt") && e.contains("another architecture"),
+        "{e}"
+    );
+
+    // Unwritable run folder (a file in the way; root ignores permission bits).
+    let blocker = tmp.path().join("blocker");
+    std::fs::write(&blocker, b"").unwrap();
+    let e = run_err(&train_args(&good, &d, &s(&blocker.join("run"))));
+    assert!(e.contains("blocker"), "{e}");
+
+    // Resume of a folder without a checkpoint.
+    let e = run_err(&["train", "--resume", &s(&tmp.path().join("empty"))]);
+    assert!(e.contains("checkpoint"), "{e}");
+}
+
+#[test]
+fn non_finite_loss_stops_with_step_and_lr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let text = plan("sgd", "constant", "iteration", 3, 0, (8, 8), n)
+        .replace(
+            "init = 1e-2",
+            "init = 1e30\nlimit_max = 1e30\nlimit_min = 1e29",
+        )
+        .replace("warmup_iters_ratio = 0.05", "warmup_iters_ratio = 0.0");
+    let p = s(&write(&tmp.path().join("nan.toml"), &text));
+    let o = s(&tmp.path().join("run"));
+    let e = run_err(&train_args(&p, &d, &o));
+    assert!(
+        e.contains("loss is") && e.contains("step") && e.contains("lr"),
+        "{e}"
+    );
+}
+
+#[test]
+fn binary_links_libtorch_cuda_and_has_runpath() {
+    let out = std::process::Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_trainer")])
+        .output()
+        .expect("readelf (binutils) must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("libtorch_cuda.so"), "{text}");
+    assert!(text.contains("RUNPATH") || text.contains("RPATH"), "{text}");
+    let doctor = run_ok(&["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        text.contains("libtorch:") && text.contains("CUDA available"),
+        "{text}"
+    );
+}

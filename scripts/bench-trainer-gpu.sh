@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# GPU benchmark for a CUDA machine (under 5 minutes): ResNet-18, 224x224, batch 64, synthetic
+# data, SGD Nesterov; the trainer vs the same model in PyTorch (bench-trainer-torch.py), both
+# on cuda:0. The trainer binary must have been built against PyTorch 2.11's libtorch; on the
+# GPU machine its libraries come from that machine's PyTorch install, found through python:
+#
+#   PYTHON=python3 scripts/bench-trainer-gpu.sh [path/to/trainer]
+#
+# Prints `trainer doctor` (CUDA must be available), then steps/s for both and the ratio.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+py="${PYTHON:-${LRPLAN_PYTHON:-python3}}"
+bin="${1:-${CARGO_TARGET_DIR:-$repo/target}/release/trainer}"
+torch_lib="$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
+export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+"$bin" doctor
+"$bin" doctor | grep -q "CUDA available: true" || { echo "bench-gpu: no CUDA device visible" >&2; exit 1; }
+steps="${STEPS:-100}"
+batch=64
+size=224
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/plan.toml" <<PLAN
+[optimizer]
+kind = "sgd"
+momentum = 0.9
+weight_decay = 5e-4
+[lr]
+init = 1e-2
+min = 1e-4
+nbs = 64
+[decay]
+kind = "constant"
+[epochs]
+total = 1
+[phases]
+freeze = false
+unfreeze_batch_size = $batch
+[updates]
+per = "epoch"
+PLAN
+t=$(timeout 200 "$bin" train --plan "$tmp/plan.toml" --synthetic $((batch * steps)) --out "$tmp/run" \
+    --model resnet18 --image-size $size --device cuda:0 --no-val --no-charts --no-augment \
+    --max-steps "$steps" | tee /dev/stderr | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+p=$(timeout 200 "$py" scripts/bench-trainer-torch.py resnet18 $size $batch "$steps" "$(nproc)" cuda:0 \
+    | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+awk -v t="$t" -v p="$p" -v n="$steps" 'BEGIN {
+    printf "resnet18 224px batch 64, %d steps, cuda:0: trainer %.2f steps/s  pytorch %.2f steps/s  ratio %.3f\n", n, t, p, t / p }'

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""The PyTorch side of scripts/bench-trainer.sh: the same model, batch size, optimizer and
+parameter groups as `trainer train --synthetic`, on random data already in memory, with the
+same thread count and number of steps. Prints `throughput: X steps/s`, timed like the
+trainer: every training iteration after the first 5 (batch gather, forward, loss, zero_grad,
+backward, step, loss.item()).
+
+usage: bench-trainer-torch.py MODEL IMAGE_SIZE BATCH STEPS THREADS [DEVICE]
+MODEL: small-cnn | resnet18
+"""
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WARMUP = 5
+
+
+class SmallCnn(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        layers = []
+        for cin, cout, s in [(3, 16, 1), (16, 32, 2), (32, 64, 2)]:
+            layers += [nn.Conv2d(cin, cout, 3, s, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        self.backbone = nn.Sequential(*layers)
+        self.head = nn.Linear(64, classes)
+
+    def forward(self, x):
+        return self.head(F.adaptive_avg_pool2d(self.backbone(x), 1).flatten(1))
+
+
+class Basic(nn.Module):
+    def __init__(self, cin, w, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, w, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        self.conv2 = nn.Conv2d(w, w, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(w)
+        self.downsample = None
+        if stride != 1 or cin != w:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, w, 1, stride, bias=False), nn.BatchNorm2d(w))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        blocks, cin = [], 64
+        for li, w in enumerate([64, 128, 256, 512]):
+            for b in range(2):
+                blocks.append(Basic(cin, w, 2 if b == 0 and li > 0 else 1))
+                cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        return self.fc(F.adaptive_avg_pool2d(self.blocks(h), 1).flatten(1))
+
+
+def main():
+    model_name, size, bs, steps, threads = sys.argv[1], *map(int, sys.argv[2:6])
+    device = torch.device(sys.argv[6] if len(sys.argv) > 6 else "cpu")
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = (SmallCnn(10) if model_name == "small-cnn" else ResNet18(10)).to(device)
+    # The trainer's groups: BN weights (no decay), other weights (decay), biases (no decay).
+    bn_w, w, b = [], [], []
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            bn_w.append(m.weight)
+            b.append(m.bias)
+        elif isinstance(m, (nn.Conv2d, nn.Linear)):
+            w.append(m.weight)
+            if m.bias is not None:
+                b.append(m.bias)
+    opt = torch.optim.SGD([{"params": bn_w}, {"params": w, "weight_decay": 5e-4}, {"params": b}],
+                          lr=0.01, momentum=0.9, nesterov=True)
+    n = bs * steps
+    x_all = torch.randn(n, 3, size, size)
+    y_all = torch.arange(n) % 10
+    order = torch.randperm(n)
+    model.train()
+    timed, seconds = 0, 0.0
+    t0 = time.perf_counter()
+    for i in range(steps):
+        idx = order[i * bs:(i + 1) * bs]
+        x = x_all.index_select(0, idx).to(device, non_blocking=True)
+        y = y_all.index_select(0, idx).to(device, non_blocking=True)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss.item()
+        t1 = time.perf_counter()
+        if i >= WARMUP:
+            timed += 1
+            seconds += t1 - t0
+        t0 = t1
+    print(f"throughput: {timed / seconds:.3f} steps/s ({timed} steps timed, the first {WARMUP} excluded)")
+
+
+if __name__ == "__main__":
+    main()
