@@ -283,12 +283,17 @@ fn load_data(args: &TrainArgs) -> Result<(Dataset, Dataset)> {
 }
 
 /// Per-iteration plans fix the iterations per epoch; the loader must yield exactly those.
+/// A per-epoch plan's `dataset_size` plays no part in its lrs (the page keeps the field while
+/// the user switches granularity), so it is not held against the data.
 fn check_plan_against_data(plan_path: &Path, schedule: &Schedule, n: usize) -> Result<()> {
     let plan = schedule.plan();
     let mismatch = |reason: String| Error::Mismatch {
         path: plan_path.to_path_buf(),
         reason,
     };
+    if !schedule.per_iteration() {
+        return Ok(());
+    }
     if let Some(size) = plan.updates.dataset_size {
         if size != n as u64 {
             return Err(mismatch(format!(
@@ -297,24 +302,22 @@ fn check_plan_against_data(plan_path: &Path, schedule: &Schedule, n: usize) -> R
             )));
         }
     }
-    if schedule.per_iteration() {
-        for p in schedule.phases() {
-            let yields = data::batches_per_epoch(n, p.batch_size as usize, plan.updates.drop_last);
-            if yields as u64 != p.iters_per_epoch {
-                return Err(mismatch(format!(
-                    "the {} phase plans {} iterations per epoch but {n} images at batch size {} \
-                     give {yields} ({}, updates.drop_last = {})",
-                    p.phase.name(),
-                    p.iters_per_epoch,
-                    p.batch_size,
-                    if plan.updates.drop_last {
-                        "floor"
-                    } else {
-                        "ceil"
-                    },
-                    plan.updates.drop_last
-                )));
-            }
+    for p in schedule.phases() {
+        let yields = data::batches_per_epoch(n, p.batch_size as usize, plan.updates.drop_last);
+        if yields as u64 != p.iters_per_epoch {
+            return Err(mismatch(format!(
+                "the {} phase plans {} iterations per epoch but {n} images at batch size {} \
+                 give {yields} ({}, updates.drop_last = {})",
+                p.phase.name(),
+                p.iters_per_epoch,
+                p.batch_size,
+                if plan.updates.drop_last {
+                    "floor"
+                } else {
+                    "ceil"
+                },
+                plan.updates.drop_last
+            )));
         }
     }
     Ok(())
