@@ -20,6 +20,13 @@ fn data(dir: &Path) -> String {
     d.to_string_lossy().into_owned()
 }
 
+/// A temporary folder holding the generated image set, its path, and its train-set size.
+fn setup() -> (tempfile::TempDir, String, usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    (tmp, d, CLASSES.len() * TRAIN_PER_CLASS)
+}
+
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -60,9 +67,7 @@ fn assert_lr_log(run: &Path, plan_text: &str) {
 
 #[test]
 fn lr_log_equals_schedule_table_bit_for_bit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let cases = [
         ("sgd", "cos", "epoch", "kind"),
         ("adam", "cos", "iteration", "subnet"),
@@ -104,9 +109,7 @@ fn lr_log_equals_schedule_table_bit_for_bit() {
 
 #[test]
 fn freeze_phase_keeps_backbone_and_trains_head() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let text = plan("sgd", "cos", "epoch", 3, 2, (8, 8), n);
     let p = s(&write(&tmp.path().join("plan.toml"), &text));
     let out = tmp.path().join("run");
@@ -144,9 +147,7 @@ fn freeze_phase_keeps_backbone_and_trains_head() {
 
 #[test]
 fn resume_reproduces_an_uninterrupted_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let text = plan("adam", "cos", "iteration", 4, 1, (8, 6), n);
     let p = s(&write(&tmp.path().join("plan.toml"), &text));
     let full = tmp.path().join("full");
@@ -190,9 +191,7 @@ fn resume_reproduces_an_uninterrupted_run() {
 
 #[test]
 fn streamed_data_trains_like_data_in_memory() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let text = plan("adam", "cos", "iteration", 2, 1, (8, 6), n);
     let p = s(&write(&tmp.path().join("plan.toml"), &text));
     let (mem, stream) = (tmp.path().join("mem"), tmp.path().join("stream"));
@@ -240,9 +239,7 @@ fn streamed_data_trains_like_data_in_memory() {
 
 #[test]
 fn kill_at_any_moment_then_resume_completes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let text = plan("sgd", "cos", "iteration", 12, 3, (8, 6), n);
     let p = s(&write(&tmp.path().join("plan.toml"), &text));
     let out = tmp.path().join("run");
@@ -286,9 +283,7 @@ fn kill_at_any_moment_then_resume_completes() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_finishes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let text = plan("sgd", "cos", "iteration", 40, 2, (4, 2), n);
     let p = s(&write(&tmp.path().join("plan.toml"), &text));
     let out = tmp.path().join("run");
@@ -324,9 +319,7 @@ fn ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_finishes() {
 
 #[test]
 fn interrupted_checkpoint_writes_leave_a_resumable_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let text = plan("adamw", "cos", "epoch", 3, 0, (8, 8), n);
     let p = s(&write(&tmp.path().join("plan.toml"), &text));
     let out = tmp.path().join("run");
@@ -361,9 +354,7 @@ fn interrupted_checkpoint_writes_leave_a_resumable_run() {
 
 #[test]
 fn bad_inputs_fail_with_clear_messages() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let good = s(&write(
         &tmp.path().join("good.toml"),
         &plan("sgd", "cos", "epoch", 2, 0, (8, 8), n),
@@ -457,9 +448,7 @@ fn bad_inputs_fail_with_clear_messages() {
 
 #[test]
 fn non_finite_loss_stops_with_step_and_lr() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    let n = CLASSES.len() * TRAIN_PER_CLASS;
+    let (tmp, d, n) = setup();
     let text = plan("sgd", "constant", "iteration", 3, 0, (8, 8), n)
         .replace(
             "init = 1e-2",
