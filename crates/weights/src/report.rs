@@ -136,6 +136,11 @@ fn human_bytes(n: usize) -> String {
     }
 }
 
+/// `note()` where a key map renamed the key (`a != b`); nothing for a key used as it is.
+fn if_renamed(a: &str, b: &str, note: impl FnOnce() -> String) -> String {
+    if a == b { String::new() } else { note() }
+}
+
 fn shape(s: &[usize]) -> String {
     format!("{s:?}")
 }
@@ -236,11 +241,7 @@ impl Report {
             ))
         );
         for l in &self.loaded {
-            let from = if l.file_key == l.model_key {
-                String::new()
-            } else {
-                format!("  <- {}", l.file_key)
-            };
+            let from = if_renamed(&l.file_key, &l.model_key, || format!("  <- {}", l.file_key));
             let _ = writeln!(
                 out,
                 "  {} {} {}{from}",
@@ -259,11 +260,7 @@ impl Report {
             ))
         );
         for m in &self.shape_mismatch {
-            let from = if m.file_key == m.model_key {
-                String::new()
-            } else {
-                format!("  <- {}", m.file_key)
-            };
+            let from = if_renamed(&m.file_key, &m.model_key, || format!("  <- {}", m.file_key));
             let _ = writeln!(
                 out,
                 "  {}  model {}  file {}{from}",
@@ -291,11 +288,9 @@ impl Report {
             ))
         );
         for u in &self.unexpected {
-            let mapped = if u.mapped_key == u.file_key {
-                String::new()
-            } else {
+            let mapped = if_renamed(&u.mapped_key, &u.file_key, || {
                 format!("  (as {})", u.mapped_key)
-            };
+            });
             let note = u
                 .note
                 .as_ref()
