@@ -21,25 +21,7 @@ batch=64
 size=224
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-cat > "$tmp/plan.toml" <<PLAN
-[optimizer]
-kind = "sgd"
-momentum = 0.9
-weight_decay = 5e-4
-[lr]
-init = 1e-2
-min = 1e-4
-nbs = 64
-[decay]
-kind = "constant"
-[epochs]
-total = 1
-[phases]
-freeze = false
-unfreeze_batch_size = $batch
-[updates]
-per = "epoch"
-PLAN
+sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan.toml"
 t=$(timeout 200 "$bin" train --plan "$tmp/plan.toml" --synthetic $((batch * steps)) --out "$tmp/run" \
     --model resnet18 --image-size $size --device cuda:0 --no-val --no-charts --no-augment \
     --max-steps "$steps" | tee /dev/stderr | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')

@@ -19,29 +19,10 @@ device="${DEVICE:-cpu}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-cat > "$tmp/plan.toml" <<'PLAN'
-[optimizer]
-kind = "sgd"
-momentum = 0.9
-weight_decay = 5e-4
-[lr]
-init = 1e-2
-min = 1e-4
-nbs = 64
-[decay]
-kind = "constant"
-[epochs]
-total = 1
-[phases]
-freeze = false
-unfreeze_batch_size = BATCH
-[updates]
-per = "epoch"
-PLAN
 
 bench() {
     local model=$1 size=$2 batch=$3 steps=$4
-    sed "s/BATCH/$batch/" "$tmp/plan.toml" > "$tmp/plan-$model.toml"
+    sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan-$model.toml"
     local t=0 p=0 x i
     for i in $(seq "${REPEAT:-3}"); do
         x=$("$bin" train --plan "$tmp/plan-$model.toml" --synthetic $((batch * steps)) \
