@@ -23,6 +23,7 @@ pub fn report() -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "threads:        {}", tch::get_num_threads());
+    let _ = writeln!(out, "CPU malloc:     {}", crate::malloc::describe());
     out
 }
 

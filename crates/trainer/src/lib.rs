@@ -11,7 +11,7 @@
 //! * [`data`]: image folders decoded into memory and a prefetching, augmenting loader;
 //! * [`pretrained`]: weight files through `lrplan-weights`;
 //! * [`run`]: the training loop; [`log`], [`checkpoint`], [`charts`], [`progress`] its outputs;
-//! * [`cli`], [`doctor`]: the command line.
+//! * [`cli`], [`doctor`]: the command line; [`malloc`]: the C allocator's setting for training.
 
 pub mod charts;
 pub mod checkpoint;
@@ -21,6 +21,7 @@ pub mod doctor;
 mod error;
 pub mod groups;
 pub mod log;
+pub mod malloc;
 pub mod model;
 pub mod optim;
 pub mod pretrained;

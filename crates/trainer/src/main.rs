@@ -9,6 +9,7 @@ use lrplan_trainer::cli::{Cli, Command};
 use lrplan_trainer::run::{self, INTERRUPTS};
 
 fn main() -> ExitCode {
+    lrplan_trainer::malloc::keep_freed_memory();
     let cli = Cli::parse();
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
