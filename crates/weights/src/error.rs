@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum Error {
     /// The operating system refused: missing file, permissions, full disk.
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}: {error}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        /// In the message, so not a `#[source]`: `{:#}` at the binary's edge would repeat it.
+        error: std::io::Error,
     },
 
     /// The content is not a weight file this crate understands, or is damaged.
@@ -69,7 +69,7 @@ impl Error {
         Error::Io {
             path: path.to_path_buf(),
             action,
-            source,
+            error: source,
         }
     }
 }

@@ -96,10 +96,10 @@ impl Fault {
             Fault::Format(reason) => Error::Format { path, reason },
             Fault::Refused { what, global } => Error::Refused { path, what, global },
             Fault::Entry(reason) => Error::Entry { path, reason },
-            Fault::Io(action, source) => Error::Io {
+            Fault::Io(action, error) => Error::Io {
                 path,
                 action,
-                source,
+                error,
             },
         }
     }

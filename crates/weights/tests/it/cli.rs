@@ -92,6 +92,10 @@ fn assert_clean_failure(out: &Output, must_name: &str) {
     );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.matches("os error").count() <= 1,
+        "cause said twice: {err}"
+    );
 }
 
 #[test]
