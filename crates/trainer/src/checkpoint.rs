@@ -159,22 +159,33 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes several files so that either all of them or none replace the old ones.
+///
+/// A failure before the commit point (a full disk, most likely) removes every temporary this
+/// call wrote, so the space goes back and the old checkpoint stays the one a resume finds.
 pub fn commit(dir: &Path, files: &[(String, Content)]) -> Result<()> {
-    let mut renames = Vec::new();
-    for (name, content) in files {
-        let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-        if let Err(e) = write_content(&tmp, content) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        renames.push(name.clone());
-    }
-    fsync_dir(dir)?;
-    // The journal is the commit point: once it exists, every temporary is complete.
     let journal = dir.join(JOURNAL);
     let journal_tmp = dir.join(format!("{JOURNAL}{TMP_SUFFIX}"));
-    write_synced(&journal_tmp, renames.join("\n").as_bytes())?;
-    std::fs::rename(&journal_tmp, &journal).map_err(|e| Error::io(&journal, "rename", e))?;
+    let tmps: Vec<PathBuf> = files
+        .iter()
+        .map(|(name, _)| dir.join(format!("{name}{TMP_SUFFIX}")))
+        .chain([journal_tmp.clone()])
+        .collect();
+    let prepare = || -> Result<()> {
+        for ((_, content), tmp) in files.iter().zip(&tmps) {
+            write_content(tmp, content)?;
+        }
+        fsync_dir(dir)?;
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        write_synced(&journal_tmp, names.join("\n").as_bytes())?;
+        // The journal is the commit point: once it exists, every temporary is complete.
+        std::fs::rename(&journal_tmp, &journal).map_err(|e| Error::io(&journal, "rename", e))
+    };
+    if let Err(e) = prepare() {
+        for tmp in &tmps {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e);
+    }
     fsync_dir(dir)?;
     replay(dir)
 }
@@ -199,7 +210,9 @@ pub fn replay(dir: &Path) -> Result<()> {
     if let Ok(read) = std::fs::read_dir(dir) {
         for entry in read.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(TMP_SUFFIX) {
+            // Ours, and the weights crate's own partial file inside one of ours
+            // (`.last.safetensors.tmp.partial-<pid>`) when the kill came mid-write.
+            if name.ends_with(TMP_SUFFIX) || name.contains(&format!("{TMP_SUFFIX}.partial-")) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

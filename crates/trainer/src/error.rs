@@ -10,19 +10,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The operating system refused: missing file, permissions, full disk.
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}: {error}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        /// In the message, so not a `#[source]`: `{:#}` at the binary's edge would repeat it.
+        error: std::io::Error,
     },
     /// The plan file does not parse or breaks a rule of the schedule crate.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Plan {
         path: PathBuf,
-        #[source]
-        source: lrplan_schedule::PlanError,
+        /// In the message, so not a `#[source]` (see `Io`).
+        error: lrplan_schedule::PlanError,
     },
     /// The data folder does not have the image-folder layout or a file cannot be used.
     #[error("{}: {reason}", path.display())]
@@ -54,6 +54,17 @@ pub enum Error {
     /// A checkpoint or run folder that cannot be resumed from.
     #[error("{}: {reason}", path.display())]
     Checkpoint { path: PathBuf, reason: String },
+    /// A checkpoint could not be written (full disk, folder gone); the previous one is kept.
+    #[error(
+        "{error}; the previous checkpoint in {dir} is intact: make room, then continue with \
+         --resume {dir}",
+        dir = dir.display()
+    )]
+    Save {
+        dir: PathBuf,
+        /// In the message, so not a `#[source]` (see `Io`).
+        error: Box<Error>,
+    },
     /// The user pressed Ctrl-C; a checkpoint was saved.
     #[error("interrupted: checkpoint saved in {}; continue with --resume {}", path.display(), path.display())]
     Interrupted { path: PathBuf },
@@ -67,7 +78,7 @@ impl Error {
         Error::Io {
             path: path.to_path_buf(),
             action,
-            source,
+            error: source,
         }
     }
 

@@ -104,13 +104,13 @@ pub fn train(args: TrainArgs, argv: Vec<String>) -> Result<Outcome> {
         None => std::fs::read_to_string(&plan_path)
             .map_err(|e| Error::io(&plan_path, "read plan", e))?,
     };
-    let plan = plan_file::from_toml(&plan_text).map_err(|source| Error::Plan {
+    let plan = plan_file::from_toml(&plan_text).map_err(|error| Error::Plan {
         path: plan_path.clone(),
-        source,
+        error,
     })?;
-    let schedule = Schedule::new(&plan).map_err(|source| Error::Plan {
+    let schedule = Schedule::new(&plan).map_err(|error| Error::Plan {
         path: plan_path.clone(),
-        source,
+        error,
     })?;
     if args.image_size < 8 {
         return Err(Error::flag("--image-size", "must be at least 8 pixels"));
@@ -533,16 +533,24 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Writes checkpoint `name`. Any failure (the logs' flush included) leaves the previous
+    /// checkpoint in place, and the message says so and how to go on.
     fn save(&self, opt: &Optimizer, st: &mut RunState, name: &str) -> Result<()> {
-        st.meta.log_lengths = st.logs.lengths()?;
-        let model: Vec<(String, Tensor)> = self
-            .model
-            .registry
-            .entries
-            .iter()
-            .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
-            .collect();
-        checkpoint::save(self.out, name, &model, &opt.export(), &st.meta)
+        let mut write = || -> Result<()> {
+            st.meta.log_lengths = st.logs.lengths()?;
+            let model: Vec<(String, Tensor)> = self
+                .model
+                .registry
+                .entries
+                .iter()
+                .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
+                .collect();
+            checkpoint::save(self.out, name, &model, &opt.export(), &st.meta)
+        };
+        write().map_err(|e| Error::Save {
+            dir: self.out.to_path_buf(),
+            error: Box::new(e),
+        })
     }
 
     /// Mean loss and accuracy over the validation set, eval mode, no gradients.

@@ -330,8 +330,12 @@ fn interrupted_checkpoint_writes_leave_a_resumable_run() {
     // Killed while writing temporaries, before the commit point: garbage temporaries.
     std::fs::write(out.join("last.safetensors.tmp"), b"partial").unwrap();
     std::fs::write(out.join("last.json.tmp"), b"{").unwrap();
+    // The weights writer's own partial file, killed inside it.
+    let partial = out.join(".last.optim.safetensors.tmp.partial-12345");
+    std::fs::write(&partial, b"partial").unwrap();
     run_ok(&["train", "--resume", &o, "--stop-after-epochs", "1"]);
     assert!(!out.join("last.safetensors.tmp").exists());
+    assert!(!partial.exists());
     // Killed after the commit point: complete temporaries plus the journal get replayed.
     for f in ["last.safetensors", "last.optim.safetensors", "last.json"] {
         std::fs::copy(out.join(f), out.join(format!("{f}.tmp"))).unwrap();
@@ -345,10 +349,18 @@ fn interrupted_checkpoint_writes_leave_a_resumable_run() {
     run_ok(&["train", "--resume", &o]);
     assert!(!out.join("checkpoint.journal").exists());
     assert_lr_log(&out, &text);
-    // Charts of the finished run are valid PNGs.
+    // Charts of the finished run are valid PNGs with text: a title above the plot and tick
+    // labels left of it (nothing else is drawn there).
     for chart in ["lr.png", "loss.png", "accuracy.png"] {
-        let img = image::open(out.join(chart)).unwrap();
-        assert_eq!((img.width(), img.height()), (640, 400), "{chart}");
+        let img = image::open(out.join(chart)).unwrap().to_luma8();
+        assert_eq!(img.dimensions(), (720, 440), "{chart}");
+        let dark = |xs: std::ops::Range<u32>, ys: std::ops::Range<u32>| {
+            ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 128)
+                .count()
+        };
+        assert!(dark(0..720, 0..36) > 100, "{chart}: no title");
+        assert!(dark(0..90, 50..400) > 100, "{chart}: no y tick labels");
     }
 }
 
@@ -440,10 +452,102 @@ fn bad_inputs_fail_with_clear_messages() {
     std::fs::write(&blocker, b"").unwrap();
     let e = run_err(&train_args(&good, &d, &s(&blocker.join("run"))));
     assert!(e.contains("blocker"), "{e}");
+    assert_eq!(e.matches("os error").count(), 1, "said twice: {e}");
 
     // Resume of a folder without a checkpoint.
     let e = run_err(&["train", "--resume", &s(&tmp.path().join("empty"))]);
     assert!(e.contains("checkpoint"), "{e}");
+}
+
+/// A small tmpfs, unmounted when dropped: a real full disk (ENOSPC), not a simulation.
+/// Mounting needs root (as on the test machines); without it the test fails and says so.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "the full-disk test mounts a {size} tmpfs and needs root for it: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+
+    /// Fills the disk, then frees `leave` bytes of the filler.
+    fn fill(&self, leave: u64) {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(leave)).unwrap();
+    }
+
+    fn empty(&self) {
+        let _ = std::fs::remove_file(self.0.join("filler"));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_is_an_error_and_keeps_the_last_checkpoint() {
+    let (tmp, d, n) = setup();
+    let text = plan("sgd", "cos", "epoch", 3, 0, (8, 8), n);
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let disk = SmallDisk::mount(&tmp.path().join("disk"), "4m");
+    let out = disk.0.join("run");
+    let o = s(&out);
+    let mut args = train_args(&p, &d, &o);
+    args.extend(["--stop-after-epochs", "1"]);
+    run_ok(&args);
+    let files = [
+        "last.safetensors",
+        "last.optim.safetensors",
+        "last.json",
+        "best.json",
+    ];
+    let saved: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    // An epoch's logs fit, a checkpoint does not; then not even a new page is free.
+    for leave in [32 << 10, 0] {
+        disk.fill(leave);
+        let e = run_err(&["train", "--resume", &o]);
+        assert!(
+            e.contains("No space left on device") && e.contains(&format!("--resume {o}")),
+            "leave {leave}: {e}"
+        );
+        assert_eq!(e.matches("os error").count(), 1, "said twice: {e}");
+        disk.empty();
+        for (f, bytes) in files.iter().zip(&saved) {
+            assert!(
+                std::fs::read(out.join(f)).unwrap() == *bytes,
+                "leave {leave}: {f} changed"
+            );
+        }
+        let strays: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp") || n.contains("journal"))
+            .collect();
+        assert!(strays.is_empty(), "leave {leave}: left behind {strays:?}");
+    }
+    // With space again, the run resumes from the kept checkpoint and ends as if never stopped.
+    run_ok(&["train", "--resume", &o]);
+    assert_lr_log(&out, &text);
 }
 
 #[test]
