@@ -188,11 +188,14 @@ pub fn train(args: TrainArgs, argv: Vec<String>) -> Result<Outcome> {
         Some(meta) => {
             restore(&out, &model, &mut opt)?;
             let logs = Logs::resume(&out, &meta.log_lengths)?;
+            // Counted from 1 like the progress lines ("epoch 15/20"); the CSVs count from 0.
             println!(
-                "resuming {} at epoch {} iteration {}",
+                "resuming {} at epoch {}/{}, iteration {} (epoch {} in the logs)",
                 out.display(),
-                meta.epoch,
-                meta.iteration
+                meta.epoch + 1,
+                schedule.plan().epochs.total,
+                meta.iteration,
+                meta.epoch
             );
             RunState { meta, logs }
         }
