@@ -55,15 +55,13 @@ pub enum Error {
     #[error("{}: {reason}", path.display())]
     Checkpoint { path: PathBuf, reason: String },
     /// A checkpoint could not be written (full disk, folder gone); the previous one is kept.
-    #[error(
-        "{error}; the previous checkpoint in {dir} is intact: make room, then continue with \
-         --resume {dir}",
-        dir = dir.display()
-    )]
+    #[error("{error}; {}", save_advice(dir, *had_checkpoint))]
     Save {
         dir: PathBuf,
         /// In the message, so not a `#[source]` (see `Io`).
         error: Box<Error>,
+        /// Whether an earlier checkpoint exists to resume from.
+        had_checkpoint: bool,
     },
     /// The user pressed Ctrl-C; a checkpoint was saved.
     #[error("interrupted: checkpoint saved in {}; continue with --resume {}", path.display(), path.display())]
@@ -71,6 +69,17 @@ pub enum Error {
     /// libtorch refused an operation (device, shape, memory).
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+}
+
+fn save_advice(dir: &Path, had_checkpoint: bool) -> String {
+    let d = dir.display();
+    if had_checkpoint {
+        format!(
+            "the previous checkpoint in {d} is intact: make room, then continue with --resume {d}"
+        )
+    } else {
+        format!("{d} holds no checkpoint yet: make room and start the run again")
+    }
 }
 
 impl Error {

@@ -553,6 +553,7 @@ impl Ctx<'_> {
         write().map_err(|e| Error::Save {
             dir: self.out.to_path_buf(),
             error: Box::new(e),
+            had_checkpoint: checkpoint::paths(self.out, "last").meta.exists(),
         })
     }
 

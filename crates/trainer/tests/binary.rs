@@ -507,6 +507,15 @@ fn full_disk_is_an_error_and_keeps_the_last_checkpoint() {
     let text = plan("sgd", "cos", "epoch", 3, 0, (8, 8), n);
     let p = s(&write(&tmp.path().join("plan.toml"), &text));
     let disk = SmallDisk::mount(&tmp.path().join("disk"), "4m");
+    // No room for the first checkpoint: nothing to resume, and the message says so.
+    disk.fill(32 << 10);
+    let first = s(&disk.0.join("first"));
+    let e = run_err(&train_args(&p, &d, &first));
+    assert!(
+        e.contains("No space left on device") && e.contains("no checkpoint yet"),
+        "{e}"
+    );
+    disk.empty();
     let out = disk.0.join("run");
     let o = s(&out);
     let mut args = train_args(&p, &d, &o);
