@@ -16,38 +16,31 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-target="${CARGO_TARGET_DIR:-$repo/target}"
-scripts/build-trainer.sh >/dev/null
-bin="$target/release/trainer"
+bin=$(scripts/build-trainer.sh | sed -n 's/^trainer binary: //p')
 py="${LRPLAN_PYTHON:-$repo/.venv/bin/python}"
 threads="${THREADS:-$(nproc)}"
 device="${DEVICE:-cpu}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-
 # The trainer's own setting, spelled as glibc's environment variables (-1 is SIZE_MAX).
 same_malloc=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=18446744073709551615)
 
 best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
+throughput() { sed -n 's/^throughput: \([0-9.]*\).*/\1/p'; }
 
 bench() {
     local model=$1 size=$2 batch=$3 steps=$4
     sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan-$model.toml"
-    local t=0 p=0 q=0 x i
+    local torch_args=("$model" "$size" "$batch" "$steps" "$threads" "$device")
+    local t=0 p=0 q=0 i
     for i in $(seq "${REPEAT:-5}"); do
-        x=$("$bin" train --plan "$tmp/plan-$model.toml" --synthetic $((batch * steps)) \
+        t=$(best "$t" "$("$bin" train --plan "$tmp/plan-$model.toml" --synthetic $((batch * steps)) \
             --out "$tmp/run-$model" --model "$model" --image-size "$size" --threads "$threads" \
-            --device "$device" --no-val --no-charts --no-augment --max-steps "$steps" \
-            | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
-        t=$(best "$t" "$x")
+            --device "$device" --no-val --no-charts --no-augment --max-steps "$steps" | throughput)")
         rm -rf "$tmp/run-$model"
-        x=$("$py" scripts/bench-trainer-torch.py "$model" "$size" "$batch" "$steps" "$threads" "$device" \
-            | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
-        p=$(best "$p" "$x")
-        x=$(env "${same_malloc[@]}" "$py" scripts/bench-trainer-torch.py "$model" "$size" "$batch" "$steps" "$threads" "$device" \
-            | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
-        q=$(best "$q" "$x")
+        p=$(best "$p" "$("$py" scripts/bench-trainer-torch.py "${torch_args[@]}" | throughput)")
+        q=$(best "$q" "$(env "${same_malloc[@]}" "$py" scripts/bench-trainer-torch.py "${torch_args[@]}" | throughput)")
     done
     awk -v m="$model" -v s="$size" -v b="$batch" -v n="$steps" -v t="$t" -v p="$p" -v q="$q" -v th="$threads" 'BEGIN {
         printf "%-10s %3dpx batch %3d, %4d steps, %d threads: trainer %7.2f steps/s, pytorch %7.2f (ratio %.3f), pytorch with the trainer'"'"'s malloc %7.2f (ratio %.3f)\n", m, s, b, n, th, t, p, t / p, q, t / q }'

@@ -6,6 +6,9 @@
 #   scripts/build-trainer.sh            # release build
 #   CARGO_TARGET_DIR=/tmp/t scripts/build-trainer.sh
 #
+# Its one line of standard output names the binary: `trainer binary: PATH`; the other scripts
+# take the path from it (cargo's own output goes to standard error).
+#
 # Nothing is downloaded by tch itself: LIBTORCH_USE_PYTORCH=1 makes torch-sys ask the venv's
 # python where libtorch lives.
 set -euo pipefail

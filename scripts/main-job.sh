@@ -11,9 +11,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-target="${CARGO_TARGET_DIR:-$repo/target}"
-scripts/build-trainer.sh >/dev/null
-bin="$target/release/trainer"
+bin=$(scripts/build-trainer.sh | sed -n 's/^trainer binary: //p')
 .venv/bin/python scripts/prepare-digits.py data
 threads="${THREADS:-2}"
 start=$(date +%s)

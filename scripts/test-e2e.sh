@@ -4,11 +4,9 @@
 # Builds the page and the trainer first (both idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
-target=${CARGO_TARGET_DIR:-$root/target}
 
 scripts/build-web.sh >/dev/null
-scripts/build-trainer.sh >/dev/null
+bin=$(scripts/build-trainer.sh | sed -n 's/^trainer binary: //p')
 [ -d tests/browser/node_modules ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
 
-LRPLAN_TRAINER="$target/release/trainer" node --test tests/e2e/
+LRPLAN_TRAINER="$bin" node --test tests/e2e/

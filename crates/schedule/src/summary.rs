@@ -16,9 +16,10 @@ impl Schedule {
         Summary { schedule: self }
     }
 
-    /// Warm-up length in epochs, for schedules with a warm-up.
-    pub fn warmup_epochs(&self) -> Option<f64> {
-        self.phases().next()?.curve.warm().map(|w| w.warmup_total)
+    /// Warm-up length in epochs and the lr it starts from, for schedules with a warm-up.
+    pub fn warmup(&self) -> Option<(f64, f64)> {
+        let curve = &self.phases().next()?.curve;
+        curve.warm().map(|w| (w.warmup_total, curve.at(0.0)))
     }
 
     /// Length of the constant tail in epochs, and the epoch it starts at.
@@ -35,6 +36,12 @@ impl Schedule {
         let mut phases = self.phases();
         let _first = phases.next()?;
         phases.next().map(|p| p.first_epoch)
+    }
+
+    /// The unfreeze epoch with the lr just before it and at it: the jump the refit makes.
+    pub fn boundary(&self) -> Option<(u32, f64, f64)> {
+        let b = self.boundary_epoch()?;
+        Some((b, self.lr(b - 1, 0), self.lr(b, 0)))
     }
 }
 
@@ -82,18 +89,15 @@ impl fmt::Display for Summary<'_> {
                 )?;
             }
         }
-        if let Some(w) = s.warmup_epochs() {
-            let start = s.phases().next().map(|p| p.curve.at(0.0)).unwrap_or(0.0);
+        if let Some((w, start)) = s.warmup() {
             writeln!(f, "warm-up: {w} epochs (quadratic, from {start:e})")?;
         }
         if let Some((len, from)) = s.tail() {
             writeln!(f, "tail: {len} epochs at min_lr_fit, from epoch {from}")?;
         }
-        match s.boundary_epoch() {
-            Some(b) => {
-                let before = s.lr(b - 1, 0);
-                let after = s.lr(b, 0);
-                writeln!(f, "phase boundary: epoch {b} (lr {before:e} -> {after:e})")?;
+        match s.boundary() {
+            Some((b, before, after)) => {
+                writeln!(f, "phase boundary: epoch {b} (lr {before:e} -> {after:e})")?
             }
             None => writeln!(f, "phase boundary: none")?,
         }

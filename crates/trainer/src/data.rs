@@ -60,6 +60,18 @@ impl Dataset {
         3 * self.size * self.size
     }
 
+    /// No images yet, room for `images` of them.
+    fn empty(classes: Vec<String>, size: usize, images: usize) -> Dataset {
+        Dataset {
+            classes,
+            size,
+            pixels: Vec::with_capacity(images * 3 * size * size),
+            files: Vec::new(),
+            labels: Vec::with_capacity(images),
+            skipped: Vec::new(),
+        }
+    }
+
     /// Random images in memory (for benchmarks): deterministic in `seed`.
     pub fn synthetic(n: usize, classes: usize, size: usize, seed: u64) -> Dataset {
         let len = 3 * size * size;
@@ -69,14 +81,11 @@ impl Dataset {
                 *v = unit(mix(seed, 0xda7a, (k * len + j) as u64)) * 2.0 - 1.0;
             }
         });
-        let labels = (0..n).map(|i| (i % classes) as i64).collect();
+        let names = (0..classes).map(|c| format!("class{c}")).collect();
         Dataset {
-            classes: (0..classes).map(|c| format!("class{c}")).collect(),
-            size,
             pixels,
-            files: Vec::new(),
-            labels,
-            skipped: Vec::new(),
+            labels: (0..n).map(|i| (i % classes) as i64).collect(),
+            ..Dataset::empty(names, size, 0)
         }
     }
 }
@@ -152,84 +161,61 @@ pub fn load_split(
         files.extend(in_class.into_iter().map(|p| (p, label as i64)));
     }
     if files.len().saturating_mul(3 * size * size * 4) > memory_limit() {
-        return stream_split(&split_dir, names, files, size, skip_bad);
+        // Too large to keep decoded: only headers are read now, so an unreadable or non-image
+        // file is reported (or skipped) before training; the loader decodes per batch.
+        let ds = Dataset::empty(names, size, 0);
+        return gather(
+            &split_dir,
+            ds,
+            files,
+            skip_bad,
+            "read",
+            header,
+            |ds, path, ()| ds.files.push(path),
+        );
     }
-    let decoded: Vec<(PathBuf, i64, std::result::Result<Vec<f32>, String>)> = files
-        .into_par_iter()
-        .map(|(path, label)| {
-            let r = decode(&path, size);
-            (path, label, r)
-        })
-        .collect();
-    let mut ds = Dataset {
-        classes: names,
-        size,
-        pixels: Vec::with_capacity(decoded.len() * 3 * size * size),
-        files: Vec::new(),
-        labels: Vec::with_capacity(decoded.len()),
-        skipped: Vec::new(),
-    };
-    for (path, label, r) in decoded {
-        match r {
-            Ok(px) => {
-                ds.pixels.extend_from_slice(&px);
-                ds.labels.push(label);
-            }
-            Err(reason) if skip_bad => ds.skipped.push((path, reason)),
-            Err(reason) => {
-                return Err(Error::data(
-                    &path,
-                    format!("cannot decode image: {reason} (--skip-bad-images skips such files)"),
-                ));
-            }
-        }
-    }
-    if ds.is_empty() {
-        return Err(Error::data(&split_dir, "no usable images"));
-    }
-    Ok(ds)
+    let ds = Dataset::empty(names, size, files.len());
+    gather(
+        &split_dir,
+        ds,
+        files,
+        skip_bad,
+        "decode",
+        |p| decode(p, size),
+        |ds, _, px| ds.pixels.extend_from_slice(&px),
+    )
 }
 
-/// A split too large to keep decoded: only headers are read now (in parallel), so an
-/// unreadable or non-image file is reported (or skipped) before training; the pixels are
-/// decoded per batch by the loader.
-fn stream_split(
+/// Runs `probe` on every file in parallel, then, in file order, `keep`s what it returns
+/// and the label. A file it rejects stops the load, naming the file, or with
+/// `--skip-bad-images` is recorded as skipped.
+fn gather<T: Send>(
     split_dir: &Path,
-    classes: Vec<String>,
+    mut ds: Dataset,
     files: Vec<(PathBuf, i64)>,
-    size: usize,
     skip_bad: bool,
+    verb: &str,
+    probe: impl Fn(&Path) -> std::result::Result<T, String> + Sync,
+    mut keep: impl FnMut(&mut Dataset, PathBuf, T),
 ) -> Result<Dataset> {
-    let checked: Vec<(PathBuf, i64, std::result::Result<(), String>)> = files
+    let probed: Vec<(PathBuf, i64, std::result::Result<T, String>)> = files
         .into_par_iter()
         .map(|(path, label)| {
-            let r = image::ImageReader::open(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.with_guessed_format().map_err(|e| e.to_string()))
-                .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()))
-                .map(|_| ());
+            let r = probe(&path);
             (path, label, r)
         })
         .collect();
-    let mut ds = Dataset {
-        classes,
-        size,
-        pixels: Vec::new(),
-        files: Vec::new(),
-        labels: Vec::new(),
-        skipped: Vec::new(),
-    };
-    for (path, label, r) in checked {
+    for (path, label, r) in probed {
         match r {
-            Ok(()) => {
-                ds.files.push(path);
+            Ok(x) => {
+                keep(&mut ds, path, x);
                 ds.labels.push(label);
             }
             Err(reason) if skip_bad => ds.skipped.push((path, reason)),
             Err(reason) => {
                 return Err(Error::data(
                     &path,
-                    format!("cannot read image: {reason} (--skip-bad-images skips such files)"),
+                    format!("cannot {verb} image: {reason} (--skip-bad-images skips such files)"),
                 ));
             }
         }
@@ -238,6 +224,15 @@ fn stream_split(
         return Err(Error::data(split_dir, "no usable images"));
     }
     Ok(ds)
+}
+
+/// Whether a file is an image we can open, from its header alone.
+fn header(path: &Path) -> std::result::Result<(), String> {
+    image::ImageReader::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.with_guessed_format().map_err(|e| e.to_string()))
+        .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()))
+        .map(|_| ())
 }
 
 /// One image → `[3, size, size]` normalised floats.

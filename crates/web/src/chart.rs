@@ -379,7 +379,7 @@ fn plot(
     let s = ctx.current;
     let small = font(11.0);
     let mut regions = Vec::new();
-    if let Some(w) = s.warmup_epochs().filter(|&w| w > t0) {
+    if let Some((w, _)) = s.warmup().filter(|&(w, _)| w > t0) {
         regions.push((t0, w.min(t1), WARMUP, "warm-up"));
     }
     if let Some((_, from)) = s.tail().filter(|&(_, from)| from < t1) {

@@ -250,18 +250,7 @@ impl Reader<'_> {
 
     /// Empty means absent; anything else must be a number.
     fn optional_float(&mut self, field: &'static str) -> Option<f64> {
-        let text = self.text(field);
-        if text.is_empty() {
-            return None;
-        }
-        match text.parse::<f64>() {
-            Ok(x) => Some(x),
-            Err(_) => {
-                let msg = format!("must be a number (got \"{text}\")");
-                self.fail(field, msg);
-                None
-            }
-        }
+        self.optional(field, "must be a number")
     }
 
     fn int<T: std::str::FromStr + Default>(&mut self, field: &'static str) -> T {
@@ -273,14 +262,19 @@ impl Reader<'_> {
     }
 
     fn optional_int<T: std::str::FromStr>(&mut self, field: &'static str) -> Option<T> {
+        self.optional(field, "must be a whole number of at least 0")
+    }
+
+    /// Empty means absent; anything else must parse as `T`, or `rule` is reported.
+    fn optional<T: std::str::FromStr>(&mut self, field: &'static str, rule: &str) -> Option<T> {
         let text = self.text(field);
         if text.is_empty() {
             return None;
         }
         match text.parse::<T>() {
-            Ok(n) => Some(n),
+            Ok(x) => Some(x),
             Err(_) => {
-                let msg = format!("must be a whole number of at least 0 (got \"{text}\")");
+                let msg = format!("{rule} (got \"{text}\")");
                 self.fail(field, msg);
                 None
             }

@@ -35,11 +35,8 @@ pub fn summary_html(s: &Schedule) -> String {
     fact(
         "warmup",
         "warm-up",
-        s.warmup_epochs().map_or("none".into(), |w| {
-            format!(
-                "{w} epochs, from {:e}",
-                s.phases().next().map_or(0.0, |p| p.curve.at(0.0))
-            )
+        s.warmup().map_or("none".into(), |(w, from)| {
+            format!("{w} epochs, from {from:e}")
         }),
     );
     fact(
@@ -52,10 +49,9 @@ pub fn summary_html(s: &Schedule) -> String {
     fact(
         "boundary",
         "phase boundary",
-        match s.boundary_epoch() {
-            Some(b) => format!("epoch {b}: {:e} → {:e}", s.lr(b - 1, 0), s.lr(b, 0)),
-            None => "none".into(),
-        },
+        s.boundary().map_or("none".into(), |(b, before, after)| {
+            format!("epoch {b}: {before:e} → {after:e}")
+        }),
     );
     fact("total-steps", "total steps", s.total_steps().to_string());
     h.push_str("</dl>");
