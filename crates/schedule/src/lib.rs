@@ -34,7 +34,7 @@ pub mod table;
 pub use curve::Curve;
 pub use error::{PlanError, Violation};
 pub use fit::{Clamp, Fit, Limits};
-pub use plan::{DecayKind, OptimizerKind, Plan, UpdateUnit};
+pub use plan::{DecayKind, OptimizerKind, Plan, UpdateUnit, batches_per_epoch};
 pub use schedule::{Phase, PhaseSchedule, Schedule};
 pub use summary::Summary;
 pub use table::Step;

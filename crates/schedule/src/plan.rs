@@ -241,6 +241,19 @@ pub struct Plan {
     pub updates: UpdateSettings,
 }
 
+/// Batches a loader yields from `samples` items at `batch_size`: `floor` when the last partial
+/// batch is dropped (the original's loader), `ceil` when it is kept. The one definition of an
+/// epoch's length, shared by the schedule and the trainer's loader, so the two cannot disagree
+/// on how many iterations an epoch has. A batch size of 0 counts as 1.
+pub fn batches_per_epoch(samples: u64, batch_size: u32, drop_last: bool) -> u64 {
+    let bs = batch_size.max(1) as u64;
+    if drop_last {
+        samples / bs
+    } else {
+        samples.div_ceil(bs)
+    }
+}
+
 /// Upper bounds that keep step counts and indices far from overflow and a browser responsive.
 pub const MAX_EPOCHS: u32 = 100_000;
 pub const MAX_ITERS_PER_EPOCH: u64 = 100_000_000;
@@ -270,12 +283,7 @@ impl Plan {
             return Some(n as u64);
         }
         let size = self.updates.dataset_size?;
-        let bs = batch_size.max(1) as u64;
-        Some(if self.updates.drop_last {
-            size / bs
-        } else {
-            size.div_ceil(bs)
-        })
+        Some(batches_per_epoch(size, batch_size, self.updates.drop_last))
     }
 
     /// Checks every field; all violations are returned, not just the first.
