@@ -2,16 +2,18 @@
 # GPU benchmark for a CUDA machine (under 5 minutes): ResNet-18, 224x224, batch 64, synthetic
 # data, SGD Nesterov; the trainer vs the same model in PyTorch (bench-trainer-torch.py), both
 # on cuda:0. The trainer binary must have been built against PyTorch 2.11's libtorch; on the
-# GPU machine its libraries come from that machine's PyTorch install, found through python:
+# GPU machine its libraries come from that machine's PyTorch install, found through its python
+# (LRPLAN_PYTHON, as every script; PYTHON, which this script read first, still names it):
 #
-#   PYTHON=python3 scripts/bench-trainer-gpu.sh [path/to/trainer]
+#   LRPLAN_PYTHON=python3 scripts/bench-trainer-gpu.sh [path/to/trainer]
 #
 # Prints `trainer doctor` (CUDA must be available), then steps/s for both and the ratio.
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$repo"
-py="${PYTHON:-${LRPLAN_PYTHON:-python3}}"
-bin="${1:-${CARGO_TARGET_DIR:-$repo/target}/release/trainer}"
+LRPLAN_PYTHON="${PYTHON:-${LRPLAN_PYTHON:-}}"
+source "$(dirname "$0")/lib.sh"
+need_python
+py="$LRPLAN_PYTHON"
+bin="${1:-${CARGO_TARGET_DIR:-$LRPLAN_ROOT/target}/release/trainer}"
 torch_lib="$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 "$bin" doctor

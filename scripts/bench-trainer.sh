@@ -14,10 +14,9 @@
 #   scripts/bench-trainer.sh                 # small-cnn 32px b64 x150, resnet18 32px b32 x40, best of 5
 #   THREADS=2 DEVICE=cpu REPEAT=3 scripts/bench-trainer.sh
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$repo"
-bin=$(scripts/build-trainer.sh | sed -n 's/^trainer binary: //p')
-py="${LRPLAN_PYTHON:-$repo/.venv/bin/python}"
+source "$(dirname "$0")/lib.sh"
+bin=$(build_trainer)
+py="$LRPLAN_PYTHON"
 threads="${THREADS:-$(nproc)}"
 device="${DEVICE:-cpu}"
 tmp="$(mktemp -d)"
@@ -33,8 +32,8 @@ bench() {
     local model=$1 size=$2 batch=$3 steps=$4
     sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan-$model.toml"
     local torch_args=("$model" "$size" "$batch" "$steps" "$threads" "$device")
-    local t=0 p=0 q=0 i
-    for i in $(seq "${REPEAT:-5}"); do
+    local t=0 p=0 q=0 _
+    for _ in $(seq "${REPEAT:-5}"); do
         t=$(best "$t" "$("$bin" train --plan "$tmp/plan-$model.toml" --synthetic $((batch * steps)) \
             --out "$tmp/run-$model" --model "$model" --image-size "$size" --threads "$threads" \
             --device "$device" --no-val --no-charts --no-augment --max-steps "$steps" | throughput)")

@@ -1,30 +1,16 @@
 #!/usr/bin/env bash
 # Builds the browser planner into web/pkg/ (wasm + JS glue), optimised for size, and prints
-# the gzipped size of everything the page downloads. Idempotent: installs only what is missing.
+# the gzipped size of everything the page downloads. Idempotent: installs only what is missing
+# (the wasm target, wasm-bindgen-cli, binaryen: ensure_wasm_tools in scripts/lib.sh).
 #
 #   scripts/build-web.sh            # then: python3 -m http.server -d web 8000
 #
 # Honours CARGO_TARGET_DIR (default: the repository's target/).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-WASM_BINDGEN_VERSION=0.2.130
-export PATH="$HOME/.cargo/bin:$PATH"
+source "$(dirname "$0")/lib.sh"
+TARGET_DIR=${CARGO_TARGET_DIR:-$LRPLAN_ROOT/target}
 
-# --- tools -------------------------------------------------------------------------------
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  rustup target add wasm32-unknown-unknown
-fi
-if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
-  # The CLI must match the `wasm-bindgen = "=0.2.130"` the crate is built with.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-fi
-if ! command -v wasm-opt >/dev/null; then
-  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO apt-get update
-  $SUDO apt-get install -y binaryen
-fi
+ensure_wasm_tools
 
 # --- build -------------------------------------------------------------------------------
 # One module: the planner, plan-file reader included (the schedule crate's own TOML reader).

@@ -9,10 +9,9 @@
 # by scripts/prepare-digits.py (no download). Images are upscaled to 16x16; --no-flip because
 # a mirrored digit is not the same digit.
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$repo"
-bin=$(scripts/build-trainer.sh | sed -n 's/^trainer binary: //p')
-.venv/bin/python scripts/prepare-digits.py data
+source "$(dirname "$0")/lib.sh"
+bin=$(build_trainer)
+"$LRPLAN_PYTHON" scripts/prepare-digits.py data
 threads="${THREADS:-2}"
 start=$(date +%s)
 rm -rf runs/digits-pretrain runs/digits-finetune

@@ -3,11 +3,9 @@
 # then the default transfer-learning run (pre-train on digits 0-4, fine-tune all ten digits
 # from that backbone with a frozen phase) and its validation accuracy.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 scripts/setup.sh
-
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "the planner page"
 scripts/build-web.sh

@@ -3,10 +3,11 @@
 # compare the trainer's lr log with the page's table bit for bit; kill and resume one run.
 # Builds the page and the trainer first (both idempotent).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 scripts/build-web.sh >/dev/null
-bin=$(scripts/build-trainer.sh | sed -n 's/^trainer binary: //p')
-[ -d tests/browser/node_modules ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
+bin=$(build_trainer)
+ensure_apt chromium
+ensure_npm tests/browser
 
 LRPLAN_TRAINER="$bin" node --test tests/e2e/

@@ -8,26 +8,15 @@
 # Honours CARGO_TARGET_DIR (default: the repository's target/) and LRPLAN_BIN (default: the
 # debug `lrplan` built here). Set LRPLAN_WEB_BENCH=1 to also print the redraw benchmark.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-export PATH="$HOME/.cargo/bin:$PATH"
-SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+source "$(dirname "$0")/lib.sh"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$LRPLAN_ROOT/target}
 
 # --- the page (also installs the wasm target, wasm-bindgen-cli and binaryen) ---------------
 scripts/build-web.sh
 
 # --- browser and test dependencies ---------------------------------------------------------
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v chromedriver >/dev/null || missing+=(chromium-driver)
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update
-  $SUDO apt-get install -y "${missing[@]}"
-fi
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+ensure_apt chromium
+ensure_npm tests/browser
 
 # --- native references: the lrplan CLI on every test plan -----------------------------------
 cargo build -p lrplan-cli

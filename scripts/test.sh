@@ -3,23 +3,19 @@
 # needs first (scripts/setup.sh), so it works on a fresh machine. Exits non-zero on the first
 # failure; nothing is skipped.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
+source "$(dirname "$0")/lib.sh"
 
 scripts/setup.sh
 
 # The trainer links the libtorch inside the venv's torch package.
-export LIBTORCH_USE_PYTORCH=1
-export PATH="$root/.venv/bin:$PATH"
-export LRPLAN_PYTHON="$root/.venv/bin/python"
-
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+libtorch_env
 
 step "format and lints"
 cargo fmt --all -- --check
+shellcheck -x scripts/*.sh crates/weights/bench/*.sh
 cargo clippy --workspace --exclude lrplan-trainer --all-targets -- -D warnings
 # Release, like the trainer's build and tests: libtorch's C++ glue is compiled once per profile.
-VIRTUAL_ENV="$root/.venv" cargo clippy --release -p lrplan-trainer --all-targets -- -D warnings
+cargo clippy --release -p lrplan-trainer --all-targets -- -D warnings
 cargo clippy -p lrplan-web --target wasm32-unknown-unknown -- -D warnings
 
 step "the schedule core builds for wasm32 without std or default features"

@@ -9,7 +9,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 runs="${1:-11}"
 rounds="${2:-5}"
-py="${LRPLAN_PYTHON:-$root/.venv/bin/python}"
+# The one way the scripts find Python: $LRPLAN_PYTHON, else the project's .venv.
+# shellcheck source-path=SCRIPTDIR source=../../../scripts/lib.sh
+source "$root/scripts/lib.sh"
+need_python
+py="$LRPLAN_PYTHON"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 work="$(mktemp -d)"
