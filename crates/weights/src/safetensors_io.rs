@@ -4,7 +4,7 @@
 //! header and raw bytes: reading one can never run code, and any tool (Python's
 //! `safetensors.torch.load_file`, this crate) reads it back without a pickle in sight.
 
-use crate::dtype::DType;
+use crate::dtype::{DType, unsupported};
 use crate::error::Error;
 use crate::read::{Fault, Format, StateDict};
 use crate::tensor::Tensor;
@@ -22,13 +22,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<StateDict, Fault> {
         let Some(info) = metadata.info(&name) else {
             continue;
         };
-        let dtype = DType::from_safetensors(info.dtype).ok_or_else(|| {
-            Fault::Format(format!(
-                "tensor '{name}' has dtype {}, which this reader does not support \
-                 (supported: f32 f64 f16 bf16 i64 i32 i16 i8 u8 bool)",
-                info.dtype
-            ))
-        })?;
+        let dtype = DType::from_safetensors(info.dtype)
+            .ok_or_else(|| Fault::Format(unsupported(&name, &info.dtype.to_string())))?;
         let (start, end) = info.data_offsets;
         let data = data_start
             .checked_add(start)

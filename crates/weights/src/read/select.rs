@@ -7,6 +7,7 @@
 
 use super::Fault;
 use super::pickle::{Arena, TensorRef, Value};
+use crate::dtype::unsupported;
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -62,7 +63,7 @@ fn holds_tensor(arena: &Arena, v: &Value, depth: usize, budget: &mut usize) -> b
     }
     *budget -= 1;
     match v {
-        Value::Tensor(_) => true,
+        Value::Tensor(_) | Value::Unreadable(_) => true,
         Value::Dict(id) => arena
             .dict(*id)
             .items
@@ -118,7 +119,7 @@ pub(crate) fn select(arena: &Arena, root: &Value, entry: Option<&str>) -> Result
             while path.len() < 4 {
                 let Value::Dict(id) = current else { break };
                 let d = arena.dict(id);
-                if d.items.iter().any(|(_, v)| matches!(v, Value::Tensor(_))) {
+                if d.items.iter().any(|(_, v)| v.is_tensor()) {
                     break; // holds weights directly: this is the state dict
                 }
                 let Some((name, v)) = WRAPPERS.iter().find_map(|w| {
@@ -254,6 +255,7 @@ fn flatten(
             }
             out.push((prefix.clone(), t.clone()));
         }
+        Value::Unreadable(dtype) => return Err(Fault::Format(unsupported(prefix, dtype))),
         Value::Dict(id) => {
             for (k, v) in &arena.dict(*id).items {
                 child(key_text(arena, k), v, out, visits)?;

@@ -10,7 +10,7 @@ use super::select::{Selected, select};
 use super::source::Source;
 use super::zip::{Archive, Entry, check_crc};
 use super::{Fault, Format, ReadOptions, StateDict};
-use crate::dtype::DType;
+use crate::dtype::{DType, TorchType};
 use crate::tensor::Tensor;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -29,51 +29,18 @@ struct Located {
 #[derive(Default)]
 struct Storages {
     by_key: HashMap<String, Rc<StorageRef>>,
+    /// Storages of a dtype this reader does not read: key to (count, bytes per count),
+    /// so that the legacy format's storages after them can still be found.
+    unread: HashMap<String, (u64, u64)>,
 }
 
 impl Storages {
     fn load(&mut self, pid: &Value, arena: &Arena, legacy: bool) -> Result<Value, Fault> {
-        let Value::Tuple(id) = pid else {
-            return Err(Fault::Format(format!(
-                "persistent id is a {}, not a storage tuple",
-                pid.type_name()
-            )));
-        };
-        let fields = arena.items(*id);
-        match fields.first() {
-            Some(Value::Str(tag)) if tag.as_ref() == "storage" => {}
-            Some(Value::Str(tag)) if tag.as_ref() == "module" => {
-                return Err(Fault::Format(
-                    "saves a whole nn.Module (torch.save(model)), whose loading runs the \
-                     model's Python code; save model.state_dict() instead"
-                        .into(),
-                ));
-            }
-            _ => {
-                return Err(Fault::Format(
-                    "persistent id is not a storage reference".into(),
-                ));
-            }
-        }
-        let [_, storage_type, key, location, numel, view @ ..] = fields else {
+        let fields = storage_fields(pid, arena)?;
+        let [storage_type, key, location, numel, view @ ..] = fields else {
             return Err(Fault::Format("storage reference has too few fields".into()));
         };
-        let dtype = match storage_type {
-            Value::Global(g) if g.0 == "torch" => {
-                DType::from_torch_storage(&g.1).ok_or_else(|| {
-                    Fault::Format(format!(
-                        "storage of type torch.{}, which this reader does not support \
-                     (supported: f32 f64 f16 bf16 i64 i32 i16 i8 u8 bool)",
-                        g.1
-                    ))
-                })?
-            }
-            _ => {
-                return Err(Fault::Format(
-                    "storage type is not a torch storage class".into(),
-                ));
-            }
-        };
+        let element = element_type(storage_type)?;
         let key = match key {
             Value::Str(s) => s.to_string(),
             Value::Int(i) => i.to_string(),
@@ -98,6 +65,26 @@ impl Storages {
                  load and re-save the file with a current PyTorch"
             )));
         }
+        match element {
+            TorchType::Read(dtype) => self.record(key, dtype, numel),
+            TorchType::Unread(name) => {
+                self.unread.insert(key, (numel, unread_element_size(name)));
+                // Its tensors are named in the error if they are among the weights.
+                Ok(Value::Unreadable(Rc::from(name)))
+            }
+        }
+    }
+
+    /// The element count and bytes per element of a storage, read or not.
+    fn size(&self, key: &str) -> Option<(u64, u64)> {
+        match self.by_key.get(key) {
+            Some(s) => Some((s.numel, s.dtype.size() as u64)),
+            None => self.unread.get(key).copied(),
+        }
+    }
+
+    /// The one record of a storage, however many times the pickle names it.
+    fn record(&mut self, key: String, dtype: DType, numel: u64) -> Result<Value, Fault> {
         if let Some(prev) = self.by_key.get(&key) {
             if prev.dtype != dtype || prev.numel != numel {
                 return Err(Fault::Format(format!(
@@ -113,6 +100,60 @@ impl Storages {
         });
         self.by_key.insert(key, s.clone());
         Ok(Value::Storage(s))
+    }
+}
+
+/// The fields after the `'storage'` tag of a persistent id.
+fn storage_fields<'a>(pid: &Value, arena: &'a Arena) -> Result<&'a [Value], Fault> {
+    let Value::Tuple(id) = pid else {
+        return Err(Fault::Format(format!(
+            "persistent id is a {}, not a storage tuple",
+            pid.type_name()
+        )));
+    };
+    let fields = arena.items(*id);
+    match fields.first() {
+        Some(Value::Str(tag)) if tag.as_ref() == "storage" => Ok(&fields[1..]),
+        Some(Value::Str(tag)) if tag.as_ref() == "module" => Err(Fault::Format(
+            "saves a whole nn.Module (torch.save(model)), whose loading runs the model's \
+             Python code; save model.state_dict() instead"
+                .into(),
+        )),
+        _ => Err(Fault::Format(
+            "persistent id is not a storage reference".into(),
+        )),
+    }
+}
+
+/// What a storage class holds. `UntypedStorage` holds bytes that `_rebuild_tensor_v3`
+/// types; torch writes those only for dtypes this reader does not read.
+fn element_type(storage_type: &Value) -> Result<TorchType, Fault> {
+    let Value::Global(g) = storage_type else {
+        return Err(Fault::Format(
+            "storage type is not a torch storage class".into(),
+        ));
+    };
+    match (g.0.as_str(), g.1.as_str()) {
+        ("torch" | "torch.storage", "UntypedStorage") => Ok(TorchType::Unread("untyped")),
+        ("torch", name) => TorchType::from_storage_class(name).ok_or_else(|| {
+            Fault::Format(format!(
+                "storage of type torch.{name}, which is not a torch storage class"
+            ))
+        }),
+        _ => Err(Fault::Format(
+            "storage type is not a torch storage class".into(),
+        )),
+    }
+}
+
+/// Bytes per element of the storage types [`element_type`] knows but does not read.
+/// `UntypedStorage` counts bytes; the quantized types other than qint32 are one byte.
+fn unread_element_size(name: &str) -> u64 {
+    match name {
+        "complex128" => 16,
+        "complex64" => 8,
+        "qint32" => 4,
+        _ => 1,
     }
 }
 
@@ -175,76 +216,17 @@ pub(crate) fn read_zip(src: &Source, opts: &ReadOptions) -> Result<StateDict, Fa
 }
 
 pub(crate) fn read_legacy(bytes: &[u8], opts: &ReadOptions) -> Result<StateDict, Fault> {
-    let magic = unpickle(bytes, 0, None)?;
-    let version = unpickle(bytes, magic.end, None)?;
-    if !matches!(version.root, Value::Int(1001)) {
-        return Err(Fault::Format(
-            "legacy torch.save header with an unknown protocol version".into(),
-        ));
-    }
-    let sys_info = unpickle(bytes, version.end, None)?;
-    if let Value::Dict(id) = sys_info.root {
-        if matches!(
-            sys_info.arena.dict(id).get_str("little_endian"),
-            Some(Value::Bool(false))
-        ) {
-            return Err(Fault::Format(
-                "saved on a big-endian machine; only little-endian files are supported".into(),
-            ));
-        }
-    }
+    let header_end = legacy_header(bytes)?;
     let mut storages = Storages::default();
     let main = {
         let mut load = |pid: &Value, arena: &Arena| storages.load(pid, arena, true);
-        unpickle(bytes, sys_info.end, Some(&mut load))?
+        unpickle(bytes, header_end, Some(&mut load))?
     };
     let keys = unpickle(bytes, main.end, None)?;
     let Value::List(keys_id) = keys.root else {
         return Err(Fault::Format("legacy storage key list is missing".into()));
     };
-
-    // The storages follow in key-list order, each an i64 element count and its bytes.
-    let mut ranges: HashMap<String, (u64, u64)> = HashMap::new();
-    let mut at = keys.end as u64;
-    let len = bytes.len() as u64;
-    for k in keys.arena.items(keys_id) {
-        let Value::Str(k) = k else {
-            return Err(Fault::Format("legacy storage key is not a string".into()));
-        };
-        let s = storages.by_key.get(k.as_ref()).ok_or_else(|| {
-            Fault::Format(format!(
-                "legacy storage '{k}' is listed but never described"
-            ))
-        })?;
-        let count_at = usize::try_from(at).unwrap_or(usize::MAX);
-        let count = bytes
-            .get(count_at..count_at.saturating_add(8))
-            .map(|b| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                i64::from_le_bytes(a)
-            })
-            .ok_or_else(|| {
-                Fault::Format(format!("the file ends before storage '{k}' (truncated?)"))
-            })?;
-        if u64::try_from(count).ok() != Some(s.numel) {
-            return Err(Fault::Format(format!(
-                "legacy storage '{k}' holds {count} elements but the pickle says {}",
-                s.numel
-            )));
-        }
-        let nbytes = s.numel.saturating_mul(s.dtype.size() as u64);
-        let start = at + 8;
-        let end = start.saturating_add(nbytes);
-        if end > len {
-            return Err(Fault::Format(format!(
-                "storage '{k}' ({nbytes} bytes) runs past the end of the file (truncated?)"
-            )));
-        }
-        ranges.insert(k.to_string(), (start, nbytes));
-        at = end;
-    }
-
+    let ranges = legacy_ranges(bytes, keys.end, keys.arena.items(keys_id), &storages)?;
     let locate = |key: &str| -> Result<Located, Fault> {
         let &(offset, len) = ranges.get(key).ok_or_else(|| {
             Fault::Format(format!(
@@ -265,6 +247,81 @@ pub(crate) fn read_legacy(bytes: &[u8], opts: &ReadOptions) -> Result<StateDict,
         Format::Legacy,
         &locate,
     )
+}
+
+/// The three pickles a legacy file opens with (magic number, protocol version, system
+/// info), checked; returns where the main pickle starts.
+fn legacy_header(bytes: &[u8]) -> Result<usize, Fault> {
+    let magic = unpickle(bytes, 0, None)?;
+    let version = unpickle(bytes, magic.end, None)?;
+    if !matches!(version.root, Value::Int(1001)) {
+        return Err(Fault::Format(
+            "legacy torch.save header with an unknown protocol version".into(),
+        ));
+    }
+    let sys_info = unpickle(bytes, version.end, None)?;
+    if let Value::Dict(id) = sys_info.root {
+        if matches!(
+            sys_info.arena.dict(id).get_str("little_endian"),
+            Some(Value::Bool(false))
+        ) {
+            return Err(Fault::Format(
+                "saved on a big-endian machine; only little-endian files are supported".into(),
+            ));
+        }
+    }
+    Ok(sys_info.end)
+}
+
+/// Where each storage's bytes are: they follow the key list in its order, each an i64
+/// element count and then its bytes.
+fn legacy_ranges(
+    bytes: &[u8],
+    start: usize,
+    keys: &[Value],
+    storages: &Storages,
+) -> Result<HashMap<String, (u64, u64)>, Fault> {
+    let mut ranges = HashMap::new();
+    let mut at = start as u64;
+    let len = bytes.len() as u64;
+    for k in keys {
+        let Value::Str(k) = k else {
+            return Err(Fault::Format("legacy storage key is not a string".into()));
+        };
+        let (numel, size) = storages.size(k).ok_or_else(|| {
+            Fault::Format(format!(
+                "legacy storage '{k}' is listed but never described"
+            ))
+        })?;
+        let count = legacy_count(bytes, at).ok_or_else(|| {
+            Fault::Format(format!("the file ends before storage '{k}' (truncated?)"))
+        })?;
+        if u64::try_from(count).ok() != Some(numel) {
+            return Err(Fault::Format(format!(
+                "legacy storage '{k}' holds {count} elements but the pickle says {numel}"
+            )));
+        }
+        let nbytes = numel.saturating_mul(size);
+        let start = at + 8;
+        let end = start.saturating_add(nbytes);
+        if end > len {
+            return Err(Fault::Format(format!(
+                "storage '{k}' ({nbytes} bytes) runs past the end of the file (truncated?)"
+            )));
+        }
+        ranges.insert(k.to_string(), (start, nbytes));
+        at = end;
+    }
+    Ok(ranges)
+}
+
+/// The i64 element count in front of a legacy storage's bytes.
+fn legacy_count(bytes: &[u8], at: u64) -> Option<i64> {
+    let at = usize::try_from(at).ok()?;
+    let b = bytes.get(at..at.checked_add(8)?)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Some(i64::from_le_bytes(a))
 }
 
 /// Select the weights, then copy each tensor out of its storage.

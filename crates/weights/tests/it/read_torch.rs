@@ -145,3 +145,68 @@ fn read_bytes_equals_read_file() {
         assert_eq!(a.entry, b.entry, "{name}");
     }
 }
+
+#[test]
+fn python2_era_legacy_files() {
+    // PyTorch 0.3 and 0.4 under Python 2 (tests/support/old_torch.py): an OrderedDict as
+    // REDUCE of [key, value] *lists*, _metadata set by BUILD, storages on cuda:0.
+    for name in ["py2_torch03.pt", "py2_torch04.pt"] {
+        let sd = read(name);
+        assert_eq!(sd.format, Format::Legacy, "{name}");
+        assert_eq!(sd.entry, None, "{name}");
+        assert_matches_torch(name, &sd);
+    }
+
+    // Parameters as 0.4 pickled them (REDUCE of torch.nn.parameter.Parameter).
+    let name = "py2_torch04_checkpoint.pt";
+    let sd = read(name);
+    assert_eq!(sd.entry.as_deref(), Some("model"));
+    assert_eq!(sd.skipped, vec!["epoch", "state_dict_ema"]);
+    assert_eq!(sd.alternatives, vec!["state_dict_ema"]);
+    assert_matches_torch(name, &sd);
+    let opts = ReadOptions {
+        entry: Some("state_dict_ema".into()),
+    };
+    let ema = read_file(&fixture(name), &opts).unwrap();
+    assert_matches_torch(&format!("{name}#state_dict_ema"), &ema);
+}
+
+#[test]
+fn state_set_as_dict_and_slots_is_dropped() {
+    // BUILD((None, {'_metadata': ...})): Python's (dict state, slot state) spelling.
+    assert_matches_torch("build_slot_state.pt", &read("build_slot_state.pt"));
+}
+
+#[test]
+fn unread_dtypes_are_named_with_their_tensor() {
+    for dtype in [
+        "complex64",
+        "complex128",
+        "float8_e4m3fn",
+        "uint16",
+        "qint8",
+    ] {
+        for name in [
+            format!("dtype_{dtype}.pt"),
+            format!("dtype_{dtype}_legacy.pt"),
+        ] {
+            let err = read_file(&fixture(&name), &ReadOptions::default()).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, lrplan_weights::Error::Format { .. }), "{msg}");
+            assert!(
+                msg.contains(&format!(
+                    "tensor 'odd' has dtype {dtype}, which this reader"
+                )),
+                "{msg}"
+            );
+            assert!(!msg.contains("could run code"), "{msg}");
+        }
+    }
+    // Where such a tensor is not among the weights, the file reads; in the legacy format
+    // its bytes come first and are stepped over.
+    for name in ["dtype_skipped.pt", "dtype_skipped_legacy.pt"] {
+        let sd = read(name);
+        assert_eq!(sd.skipped, vec!["extra"], "{name}");
+        assert_matches_torch(name, &sd);
+    }
+}

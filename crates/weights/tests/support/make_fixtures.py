@@ -17,8 +17,10 @@ import sys
 import zipfile
 from collections import OrderedDict
 
+import numpy as np
 import torch
 
+import old_torch
 from describe import describe
 
 OUT = sys.argv[1]
@@ -48,12 +50,14 @@ expected = {}
 
 
 def record(name, entry=None, weights_only=True):
-    """What torch itself reads back from the file: the reference for the Rust reader."""
+    """What torch itself reads back from the file: the reference for the Rust reader.
+    With an entry that is not the one found automatically, it is recorded as NAME#ENTRY."""
     loaded = torch.load(path(name), map_location="cpu", weights_only=weights_only)
     if entry is not None:
         loaded = loaded[entry]
     flat = flatten(loaded)
-    expected[name] = {"order": list(flat), "tensors": {k: describe(v) for k, v in flat.items()}}
+    key = name if entry is None or name not in expected else f"{name}#{entry}"
+    expected[key] = {"order": list(flat), "tensors": {k: describe(v) for k, v in flat.items()}}
 
 
 class Block(torch.nn.Module):
@@ -215,6 +219,113 @@ with open(path("model_keys_5.json"), "w") as f:
     json.dump(model_keys(Net(5)), f)
 with open(path("model_keys_dict_5.json"), "w") as f:
     json.dump(dict(model_keys(Net(5))), f)
+
+
+# --- legacy files from the Python 2 era, which current torch no longer writes ----------
+# Built opcode by opcode (old_torch.py) in the layout of real files: lpips 0.1.4 ships both.
+values = np.arange(1, 13, dtype=np.float32) / 8
+
+
+def old_file(name, root, storages, entries=(None,)):
+    with open(path(name), "wb") as f:
+        f.write(old_torch.legacy_file(root, storages))
+    for entry in entries:
+        record(name, entry=entry)
+
+
+# PyTorch 0.3: an OrderedDict of [key, value] lists, _rebuild_tensor with long sizes.
+a = old_torch.Storage("140210", values[:6])
+b = old_torch.Storage("140211", values[6:8])
+c = old_torch.Storage("140212", values[6:12])
+t03 = old_torch.tensor03
+old_file("py2_torch03.pt", lambda p: p.ordered_dict([
+    ("conv.weight", t03(a, 0, (2, 3, 1, 1), (3, 1, 1, 1))),
+    ("conv.bias", t03(b, 0, (2,), (1,))),
+    ("fc.weight_t", t03(c, 0, (3, 2), (1, 3))),  # a transposed view, saved as it is
+    ("fc.tail", t03(c, 3, (3,), (1,))),  # storage offset 3
+]), [a, b, c])
+
+# PyTorch 0.4: _rebuild_tensor_v2, the state dict's _metadata set by BUILD afterwards.
+t04 = old_torch.tensor04
+metadata = [("", lambda p: p.dict([("version", 1)])), ("conv", lambda p: p.dict([("version", 1)]))]
+old_file("py2_torch04.pt", lambda p: p.ordered_dict([
+    ("conv.weight", t04(a, 0, (2, 3, 1, 1), (3, 1, 1, 1))),
+    ("conv.bias", t04(b, 0, (2,), (1,), empty_hooks=True)),
+    ("fc.weight_t", t04(c, 0, (3, 2), (1, 3))),
+], metadata=metadata), [a, b, c])
+# A checkpoint: Parameters as 0.4 pickled them, and a state dict with _metadata.
+param = old_torch.parameter04
+old_file("py2_torch04_checkpoint.pt", lambda p: p.dict([
+    ("epoch", 7),
+    ("model", lambda q: q.dict([("w", param(t04(a, 0, (6,), (1,)))), ("b", param(t04(b, 0, (2,), (1,))))])),
+    ("state_dict_ema", lambda q: q.ordered_dict([("w", t04(c, 0, (6,), (1,)))], metadata=metadata)),
+]), [a, b, c], entries=["model", "state_dict_ema"])
+sd_old = torch.load(path("py2_torch04.pt"), map_location="cpu", weights_only=True)
+assert list(sd_old._metadata) == ["", "conv"], "torch did not read _metadata"
+
+
+# Python's other spelling of instance state, (dict_state, slot_state), as BUILD's argument.
+class SlotStateDict:
+    def __init__(self, items):
+        self.items = items
+
+    def __reduce__(self):
+        state = (None, {"_metadata": OrderedDict([("", {"version": 1})])})
+        return (OrderedDict, (), state, None, iter(self.items))
+
+
+torch.save(SlotStateDict([("w", torch.ones(2, 2)), ("b", torch.zeros(2))]), path("build_slot_state.pt"))
+# torch's weights_only unpickler does not take this shape; the full one does.
+record("build_slot_state.pt", weights_only=False)
+
+
+# --- dtypes torch has and this reader does not: refused by name, not as code -------------
+unread = {
+    "complex64": torch.randn(2, dtype=torch.complex64),
+    "complex128": torch.randn(2, dtype=torch.complex128),
+    "float8_e4m3fn": torch.randn(3).to(torch.float8_e4m3fn),  # _rebuild_tensor_v3
+    "uint16": torch.tensor([1, 2, 3]).to(torch.uint16),
+    "qint8": torch.quantize_per_tensor(torch.randn(2), 0.1, 0, torch.qint8),
+}
+for dtype, t in unread.items():
+    torch.save({"ok": torch.ones(1), "odd": t}, path(f"dtype_{dtype}.pt"))
+    # The legacy format puts every storage's bytes back to back: the reader must step over
+    # those it does not read to find the rest.
+    torch.save({"odd": t, "ok": torch.ones(1)}, path(f"dtype_{dtype}_legacy.pt"), _use_new_zipfile_serialization=False)
+# Only an error where it is among the weights: here it sits in a skipped entry.
+skipped = {"extra": {"odd": unread["complex64"]}, "model": {"w": torch.ones(2)}}
+torch.save(skipped, path("dtype_skipped.pt"))
+record("dtype_skipped.pt", entry="model")
+
+
+def legacy_storage_types(name):
+    """The storage classes of a legacy file, in the order its bytes are stored."""
+    types = {}
+
+    class Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid):
+            types[pid[2]] = pid[1][1]
+
+        def find_class(self, module, name):
+            return (module, name) if module == "torch" else (lambda *a, **k: None)
+
+    with open(path(name), "rb") as f:
+        for _ in range(3):
+            pickle.load(f)
+        Unpickler(f).load()
+        return [types[k] for k in pickle.load(f)]
+
+
+# Storage keys are addresses, stored in sorted order: save until the complex storage's bytes
+# come first, so that the reader has to step over them to find the weights.
+for _ in range(100):
+    skipped = {"extra": {"odd": torch.randn(2, dtype=torch.complex64)}, "model": {"w": torch.ones(2)}}
+    torch.save(skipped, path("dtype_skipped_legacy.pt"), _use_new_zipfile_serialization=False)
+    if legacy_storage_types("dtype_skipped_legacy.pt")[0] == "ComplexFloatStorage":
+        break
+else:
+    raise SystemExit("could not get the complex storage first in dtype_skipped_legacy.pt")
+record("dtype_skipped_legacy.pt", entry="model")
 
 
 # --- hostile pickles: must be refused, never run -----------------------------------
