@@ -36,7 +36,8 @@ enum Command {
     Match {
         /// A PyTorch (.pt/.pth/.bin, zip or legacy) or safetensors file.
         file: PathBuf,
-        /// The model's keys and shapes: {"key": [shape...], ...} or [["key", [shape...]], ...].
+        /// The model's keys and shapes: {"key": [shape...], ...}, [["key", [shape...]], ...],
+        /// or what `inspect --json` prints for a weight file of the model.
         #[arg(long, value_name = "MODEL_KEYS.json")]
         keys: PathBuf,
         /// Remove this prefix from file keys that have it (repeatable; applied first).

@@ -3,8 +3,9 @@
 //! The matcher needs the model's parameter names and shapes, and the model may live in a
 //! process that has no business linking this crate (or in Python). A JSON file is the
 //! smallest common ground: `{"key": [shape...], ...}` as
-//! `{k: list(v.shape) for k, v in model.state_dict().items()}` prints it, or a list of
-//! `[key, shape]` pairs. Order is kept, since reports list model keys in model order.
+//! `{k: list(v.shape) for k, v in model.state_dict().items()}` prints it, a list of
+//! `[key, shape]` pairs, or what `lrplan-weights inspect --json` prints for a weight file of
+//! the model (its `tensors`). Order is kept, since reports list model keys in model order.
 
 use crate::error::Error;
 use serde::Deserialize;
@@ -42,14 +43,48 @@ impl<'de> Deserialize<'de> for Keys {
     }
 }
 
+/// `lrplan-weights inspect --json` output: only its tensors' keys and shapes are used.
+#[derive(Deserialize)]
+struct Inventory {
+    tensors: Vec<InventoryItem>,
+}
+
+#[derive(Deserialize)]
+struct InventoryItem {
+    key: String,
+    shape: Vec<usize>,
+}
+
+/// Whether the JSON is an inventory: an object with a string `format` and a `tensors` list.
+/// A key list cannot be one, since its values are all shapes (lists of numbers).
+fn is_inventory(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        format: Option<serde_json::Value>,
+        tensors: Option<serde_json::Value>,
+    }
+    serde_json::from_str::<Probe>(text).is_ok_and(|p| {
+        p.format.is_some_and(|f| f.is_string()) && p.tensors.is_some_and(|t| t.is_array())
+    })
+}
+
+fn parse_layouts(text: &str) -> serde_json::Result<Vec<(String, Vec<usize>)>> {
+    if is_inventory(text) {
+        let inv: Inventory = serde_json::from_str(text)?;
+        Ok(inv.tensors.into_iter().map(|t| (t.key, t.shape)).collect())
+    } else {
+        serde_json::from_str::<Keys>(text).map(|Keys(keys)| keys)
+    }
+}
+
 /// Parse model keys from JSON text; `path` is only used to name the source in errors.
 pub fn parse_model_keys(text: &str, path: &Path) -> Result<Vec<(String, Vec<usize>)>, Error> {
-    let Keys(keys) = serde_json::from_str(text).map_err(|e| {
+    let keys = parse_layouts(text).map_err(|e| {
         Error::format(
             path,
             format!(
-                "not a model key list ({e}); expected {{\"key\": [shape...], ...}} or \
-                 [[\"key\", [shape...]], ...]"
+                "not a model key list ({e}); expected {{\"key\": [shape...], ...}}, \
+                 [[\"key\", [shape...]], ...] or the output of `lrplan-weights inspect --json`"
             ),
         )
     })?;
@@ -85,6 +120,26 @@ mod tests {
         assert_eq!(a, vec![("z".into(), vec![2, 3]), ("a".into(), vec![])]);
         let b = parse_model_keys(r#"[["z", [2, 3]], ["a", []]]"#, p).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn inspect_json_is_a_key_list() {
+        let p = Path::new("m.json");
+        let inventory = r#"{"format": "zip", "entry": null, "tensors": [
+            {"key": "z", "dtype": "f32", "shape": [2, 3], "numel": 6},
+            {"key": "a", "dtype": "i64", "shape": [], "numel": 1}], "total_tensors": 2}"#;
+        let a = parse_model_keys(inventory, p).unwrap();
+        assert_eq!(a, vec![("z".into(), vec![2, 3]), ("a".into(), vec![])]);
+        // Model keys that happen to be called `format` and `tensors` are still shapes.
+        let b = parse_model_keys(r#"{"format": [1], "tensors": [2]}"#, p).unwrap();
+        assert_eq!(
+            b,
+            vec![("format".into(), vec![1]), ("tensors".into(), vec![2])]
+        );
+        let e = parse_model_keys(r#"{"format": "zip", "tensors": [{"key": "a"}]}"#, p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("m.json") && e.contains("shape"), "{e}");
     }
 
     #[test]

@@ -131,3 +131,34 @@ fn bad_input_is_one_clear_line() {
     let out = cli(&["inspect", s(&fixture("checkpoint.pt")), "--entry", "nope"]);
     assert_clean_failure(&out, "--entry nope");
 }
+
+#[test]
+fn match_takes_inspect_json_as_the_key_list() {
+    // The keys of the model's own weights, as `inspect --json` prints them.
+    let out = cli(&["inspect", s(&fixture("net.pt")), "--json"]);
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("net_keys.json");
+    std::fs::write(&keys, &out.stdout).unwrap();
+
+    let f = fixture("module_prefixed.pt");
+    let args = [
+        "match",
+        s(&f),
+        "--keys",
+        s(&keys),
+        "--strip-prefix",
+        "module.",
+    ];
+    let out = cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&[&args[..], &["--json"]].concat());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = v["counts"]["model_tensors"].as_u64().unwrap();
+    assert!(n > 10);
+    assert_eq!(v["counts"]["loaded"], n);
+}
