@@ -14,11 +14,11 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use safetensors::{Dtype, SafeTensors};
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 use crate::error::{Error, Result};
 use crate::log::EpochMetrics;
+use crate::tensors::from_tch;
 
 const JOURNAL: &str = "checkpoint.journal";
 const TMP_SUFFIX: &str = ".tmp";
@@ -45,33 +45,6 @@ pub struct Meta {
     pub log_lengths: Vec<u64>,
 }
 
-/// A tch tensor as the weights crate's owned tensor (f32 or i64, row-major).
-pub fn to_weights_tensor(name: &str, t: &Tensor) -> Result<lrplan_weights::Tensor> {
-    let t = t.f_to_device(Device::Cpu)?.f_contiguous()?;
-    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-    let n = t.numel();
-    match t.kind() {
-        Kind::Float => {
-            let mut v = vec![0f32; n];
-            t.f_copy_data(&mut v, n)?;
-            Ok(lrplan_weights::Tensor::from_f32(shape, &v))
-        }
-        Kind::Int64 => {
-            let mut v = vec![0i64; n];
-            t.f_copy_data(&mut v, n)?;
-            Ok(lrplan_weights::Tensor {
-                dtype: lrplan_weights::DType::I64,
-                shape,
-                data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            })
-        }
-        k => Err(Error::flag(
-            "checkpoint",
-            format!("tensor {name} has kind {k:?}, only f32 and i64 are saved"),
-        )),
-    }
-}
-
 /// One file of a checkpoint.
 pub enum Content {
     Bytes(Vec<u8>),
@@ -88,11 +61,15 @@ pub fn write_tensors_synced(
     tensors: &[(String, Tensor)],
     metadata: Option<&BTreeMap<String, String>>,
 ) -> Result<()> {
-    let owned = tensors
+    write_content(path, &Content::Tensors(owned(tensors)?, metadata.cloned()))
+}
+
+/// Copies tch tensors out (to the CPU) for writing.
+fn owned(tensors: &[(String, Tensor)]) -> Result<Vec<(String, lrplan_weights::Tensor)>> {
+    tensors
         .iter()
-        .map(|(n, t)| Ok((n.clone(), to_weights_tensor(n, t)?)))
-        .collect::<Result<Vec<_>>>()?;
-    write_content(path, &Content::Tensors(owned, metadata.cloned()))
+        .map(|(n, t)| Ok((n.clone(), from_tch(n, t)?)))
+        .collect()
 }
 
 fn write_content(path: &Path, content: &Content) -> Result<()> {
@@ -105,44 +82,6 @@ fn write_content(path: &Path, content: &Content) -> Result<()> {
                 .map_err(|e| Error::io(path, "sync", e))
         }
     }
-}
-
-/// Reads every tensor of a safetensors file (f32 and i64) as CPU tch tensors.
-pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Checkpoint {
-        path: path.to_path_buf(),
-        reason: format!("not a safetensors file: {e}"),
-    })?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        let data = view.data();
-        let t = match view.dtype() {
-            Dtype::F32 => {
-                let v: Vec<f32> = data
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                Tensor::from_slice(&v)
-            }
-            Dtype::I64 => {
-                let v: Vec<i64> = data
-                    .chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                    .collect();
-                Tensor::from_slice(&v)
-            }
-            d => {
-                return Err(Error::Checkpoint {
-                    path: path.to_path_buf(),
-                    reason: format!("tensor {name} has type {d:?}; checkpoints hold f32 and i64"),
-                });
-            }
-        };
-        out.insert(name, t.f_reshape(&shape)?);
-    }
-    Ok(out)
 }
 
 fn fsync_dir(dir: &Path) -> Result<()> {
@@ -246,13 +185,8 @@ pub fn save(
     let mut st_meta = BTreeMap::new();
     st_meta.insert("format".to_string(), "pt".to_string());
     st_meta.insert("epoch".to_string(), meta.epoch.to_string());
-    let convert = |ts: &[(String, Tensor)]| {
-        ts.iter()
-            .map(|(n, t)| Ok((n.clone(), to_weights_tensor(n, t)?)))
-            .collect::<Result<Vec<_>>>()
-    };
-    let model_t = Content::Tensors(convert(model)?, Some(st_meta));
-    let optim_t = Content::Tensors(convert(optim)?, None);
+    let model_t = Content::Tensors(owned(model)?, Some(st_meta));
+    let optim_t = Content::Tensors(owned(optim)?, None);
     let json = serde_json::to_vec_pretty(meta)
         .map_err(|e| Error::flag("checkpoint", format!("cannot encode metadata: {e}")))?;
     commit(

@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Model, Subnet, TensorKind};
+use crate::model::{Registry, Subnet, TensorKind};
 
 /// How tensors are split into groups (`--group-by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,13 +45,14 @@ impl GroupSpec {
     }
 }
 
+/// Conv, linear and other weights decay; batch-norm scales and biases do not.
 fn decays(kind: TensorKind) -> bool {
-    matches!(kind, TensorKind::ConvWeight | TensorKind::LinearWeight)
+    kind == TensorKind::Weight
 }
 
 /// Splits a model's trainable tensors into groups.
-pub fn build(model: &Model, by: GroupBy, head_lr_mult: f64) -> Vec<GroupSpec> {
-    let entries = &model.registry.entries;
+pub fn build(registry: &Registry, by: GroupBy, head_lr_mult: f64) -> Vec<GroupSpec> {
+    let entries = &registry.entries;
     let pick = |f: &dyn Fn(TensorKind, Subnet) -> bool| -> Vec<usize> {
         entries
             .iter()
@@ -63,12 +64,8 @@ pub fn build(model: &Model, by: GroupBy, head_lr_mult: f64) -> Vec<GroupSpec> {
     let specs: Vec<(&'static str, Vec<usize>, f64)> = match by {
         GroupBy::Kind => vec![
             ("bn weights", pick(&|k, _| k == TensorKind::BnWeight), 1.0),
-            (
-                "weights",
-                pick(&|k, _| k != TensorKind::BnWeight && !k.is_bias()),
-                1.0,
-            ),
-            ("biases", pick(&|k, _| k.is_bias()), 1.0),
+            ("weights", pick(&|k, _| k == TensorKind::Weight), 1.0),
+            ("biases", pick(&|k, _| k == TensorKind::Bias), 1.0),
         ],
         GroupBy::Subnet => vec![
             ("backbone", pick(&|_, s| s == Subnet::Backbone), 1.0),
@@ -87,7 +84,7 @@ pub fn build(model: &Model, by: GroupBy, head_lr_mult: f64) -> Vec<GroupSpec> {
 }
 
 /// The table printed at start: group, decay, tensor count, parameter count, lr multiplier.
-pub fn summary(model: &Model, groups: &[GroupSpec], weight_decay: f64) -> String {
+pub fn summary(registry: &Registry, groups: &[GroupSpec], weight_decay: f64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -98,7 +95,7 @@ pub fn summary(model: &Model, groups: &[GroupSpec], weight_decay: f64) -> String
         let params: i64 = g
             .members
             .iter()
-            .map(|&m| model.registry.entries[m].tensor.numel() as i64)
+            .map(|&m| registry.entries[m].tensor.numel() as i64)
             .sum();
         let decay = match g.decay_label() {
             "no" => "no".to_string(),

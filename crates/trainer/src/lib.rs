@@ -4,22 +4,31 @@
 //! multiplier (1 by default) before it is applied.
 //!
 //! Modules, from the inside out:
-//! * [`model`]: small CNN and ResNet-18/34/50 over a registry that records each tensor's
-//!   torchvision name, module kind and sub-network;
-//! * [`groups`]: parameter groups decided by module kind (or sub-network);
+//! * [`model`]: the [`model::Network`] seam every model is trained through, and the built-in
+//!   small CNN and ResNet-18/34/50 behind it, with a registry that records each tensor's
+//!   torchvision name, kind and sub-network;
+//! * [`groups`]: parameter groups decided by tensor kind (or sub-network);
 //! * [`optim`]: SGD/Adam/AdamW with torch.optim semantics and exportable state;
-//! * [`data`]: image folders decoded into memory and a prefetching, augmenting loader;
-//! * [`pretrained`]: weight files through `lrplan-weights`;
-//! * [`run`]: the training loop; [`log`], [`checkpoint`], [`charts`], [`progress`] its outputs;
+//! * [`data`]: image folders listed, decoded into memory, and a prefetching, augmenting loader;
+//! * [`tensors`]: the one crossing between `lrplan-weights` tensors and tch tensors;
+//!   [`pretrained`]: weight files matched and loaded through it;
+//! * [`config`]: the command line turned into a checked [`config::RunConfig`];
+//! * [`learner`]: the training step, validation and the epoch loop; [`state`]: the run's
+//!   record; [`interrupt`]: stopping a run from outside;
+//! * [`run`]: `trainer train`, wiring the above; [`log`], [`checkpoint`], [`charts`],
+//!   [`progress`] its outputs;
 //! * [`cli`], [`doctor`]: the command line; [`malloc`]: the C allocator's setting for training.
 
 pub mod charts;
 pub mod checkpoint;
 pub mod cli;
+pub mod config;
 pub mod data;
 pub mod doctor;
 mod error;
 pub mod groups;
+pub mod interrupt;
+pub mod learner;
 pub mod log;
 pub mod malloc;
 pub mod model;
@@ -27,5 +36,7 @@ pub mod optim;
 pub mod pretrained;
 pub mod progress;
 pub mod run;
+pub mod state;
+pub mod tensors;
 
 pub use error::{Error, Result};

@@ -2,11 +2,13 @@
 //! exit with status 1; nothing here panics on bad input.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 
 use clap::Parser;
 use lrplan_trainer::cli::{Cli, Command};
-use lrplan_trainer::run::{self, INTERRUPTS};
+use lrplan_trainer::config::RunConfig;
+use lrplan_trainer::interrupt::Interrupter;
+use lrplan_trainer::learner::WARMUP_STEPS;
+use lrplan_trainer::run;
 
 fn main() -> ExitCode {
     lrplan_trainer::malloc::keep_freed_memory();
@@ -31,16 +33,10 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(args) => {
-            // First Ctrl-C: finish the step, checkpoint, exit. Second: exit at once.
-            let _ = ctrlc::set_handler(|| {
-                if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
-                    eprintln!("second Ctrl-C: exiting without a checkpoint");
-                    std::process::exit(130);
-                }
-                eprintln!("Ctrl-C: finishing the current step and saving a checkpoint");
-            });
-            let argv: Vec<String> = std::env::args().collect();
-            let outcome = run::train(*args, argv)?;
+            let interrupter = Interrupter::new();
+            interrupter.stop_on_ctrl_c();
+            let config = RunConfig::from_args(*args, std::env::args().collect())?;
+            let outcome = run::train(config, interrupter)?;
             if let Some(m) = outcome.metrics.last() {
                 println!(
                     "done: {} steps in {:.1}s; final val_acc {:.4}, val_loss {:.4}; run folder {}",
@@ -55,8 +51,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 let sps = outcome.timed_steps as f64 / outcome.train_seconds.max(1e-9);
                 println!(
                     "throughput: {sps:.3} steps/s ({} steps timed, the first {} excluded)",
-                    outcome.timed_steps,
-                    run::WARMUP_STEPS
+                    outcome.timed_steps, WARMUP_STEPS
                 );
             }
             Ok(())

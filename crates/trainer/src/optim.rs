@@ -9,9 +9,12 @@
 use std::collections::BTreeMap;
 
 use lrplan_schedule::OptimizerKind;
+use lrplan_schedule::plan::OptimizerSettings;
 use tch::Tensor;
 
 use crate::error::{Error, Result};
+use crate::groups::GroupSpec;
+use crate::model::Registry;
 
 /// Adam's second-moment decay, fixed as in the original.
 pub const BETA2: f64 = 0.999;
@@ -85,6 +88,30 @@ impl Optimizer {
             weight_decay,
             groups,
         }
+    }
+
+    /// The plan's optimizer over `groups` of `registry`'s tensors.
+    pub fn for_groups(
+        settings: &OptimizerSettings,
+        registry: &Registry,
+        groups: &[GroupSpec],
+    ) -> Optimizer {
+        let params = groups
+            .iter()
+            .map(|g| {
+                let members = g.members.iter().zip(&g.decays).map(|(&i, &decay)| {
+                    let e = &registry.entries[i];
+                    (e.name.clone(), e.tensor.shallow_clone(), decay)
+                });
+                (g.lr_mult, members.collect())
+            })
+            .collect();
+        Optimizer::new(
+            settings.kind,
+            settings.momentum,
+            settings.weight_decay,
+            params,
+        )
     }
 
     /// Writes the schedule's lr into every group (times the group's multiplier).

@@ -8,12 +8,11 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use lrplan_weights::DType;
 use lrplan_weights::{KeyMap, ReadOptions};
-use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::Network;
+use crate::tensors::to_tch;
 
 /// The weight-key options of `trainer train`, passed through to the weights crate.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +34,7 @@ pub struct Loaded {
 }
 
 /// Loads `path` into `model`.
-pub fn load(model: &Model, path: &Path, args: &WeightOptions) -> Result<Loaded> {
+pub fn load(model: &dyn Network, path: &Path, args: &WeightOptions) -> Result<Loaded> {
     let sd = lrplan_weights::read_file(
         path,
         &ReadOptions {
@@ -58,7 +57,7 @@ pub fn load(model: &Model, path: &Path, args: &WeightOptions) -> Result<Loaded> 
             path: path.to_path_buf(),
             reason: format!(
                 "no tensor matches the {} model by name and shape; is it another architecture?\n{rendered}",
-                model.arch.name()
+                model.name()
             ),
         });
     }
@@ -67,20 +66,7 @@ pub fn load(model: &Model, path: &Path, args: &WeightOptions) -> Result<Loaded> 
         let (Some(entry), Some(src)) = (model.entry(&l.model_key), sd.get(&l.file_key)) else {
             continue;
         };
-        let shape: Vec<i64> = src.shape.iter().map(|&d| d as i64).collect();
-        // Integers (num_batches_tracked) keep their exact value; the rest goes through f32.
-        let values = if src.dtype == DType::I64 {
-            let v: Vec<i64> = src
-                .data
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                .collect();
-            Tensor::from_slice(&v)
-        } else {
-            Tensor::from_slice(&src.to_f32_vec())
-        };
-        let values = values.f_reshape(&shape)?.f_to_kind(Kind::Float)?;
-        let values = values
+        let values = to_tch(src)?
             .f_to_kind(entry.tensor.kind())?
             .f_to_device(entry.tensor.device())?;
         let mut dst = entry.tensor.shallow_clone();

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lrplan_schedule::{Phase, Schedule};
+use lrplan_schedule::Phase;
 
 use crate::log::EpochMetrics;
 
@@ -20,10 +20,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(schedule: &Schedule, _done_steps: u64) -> Progress {
+    /// Progress of a run of `total_epochs` epochs (the plan's total).
+    pub fn new(total_epochs: u32) -> Progress {
         Progress {
             bar: None,
-            total_epochs: schedule.plan().epochs.total,
+            total_epochs,
             epoch: 0,
             iters: 0,
             images: 0,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use lrplan_schedule::{Schedule, plan_file, table};
-use lrplan_trainer::checkpoint::read_tensors;
+use lrplan_trainer::tensors::read_file as read_tensors;
 
 const CLASSES: [&str; 2] = ["cat", "dog"];
 const TRAIN_PER_CLASS: usize = 12;

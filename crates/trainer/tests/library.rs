@@ -5,11 +5,12 @@ mod common;
 
 use common::*;
 use lrplan_schedule::OptimizerKind;
-use lrplan_trainer::checkpoint::{read_tensors, write_tensors_synced};
+use lrplan_trainer::checkpoint::write_tensors_synced;
 use lrplan_trainer::groups::{self, GroupBy};
-use lrplan_trainer::model::{Arch, Init, Model};
+use lrplan_trainer::model::{Arch, Builtin as Model, Init, Network};
 use lrplan_trainer::optim::Optimizer;
 use lrplan_trainer::pretrained::{self, WeightOptions};
+use lrplan_trainer::tensors::read_file as read_tensors;
 use tch::{Device, Kind, Tensor};
 
 fn names(model: &Model, members: &[usize]) -> Vec<String> {
@@ -31,7 +32,7 @@ fn groups_by_module_kind() {
     for (arch, classes, counts, params) in cases {
         let m = Model::new(arch, classes, Device::Cpu, Init::Normal).unwrap();
         assert_eq!(m.parameter_count(), params, "{arch:?}");
-        let g = groups::build(&m, GroupBy::Kind, 1.0);
+        let g = groups::build(&m.registry, GroupBy::Kind, 1.0);
         assert_eq!(g.len(), 3);
         let got: Vec<usize> = g.iter().map(|g| g.members.len()).collect();
         assert_eq!(got, counts, "{arch:?}");
@@ -59,7 +60,7 @@ fn groups_by_module_kind() {
         } else {
             assert!(g1.contains(&"head.weight".to_string()));
         }
-        let sub = groups::build(&m, GroupBy::Subnet, 10.0);
+        let sub = groups::build(&m.registry, GroupBy::Subnet, 10.0);
         assert_eq!(sub.len(), 2);
         assert_eq!(sub[1].lr_mult, 10.0);
         assert_eq!(sub[1].members.len(), 2, "head: weight and bias");

@@ -29,7 +29,7 @@ impl Conv2d {
             }
         }
         Conv2d {
-            weight: b.add("weight", w, TensorKind::ConvWeight),
+            weight: b.add("weight", w, TensorKind::Weight),
             stride,
             padding,
         }
@@ -69,15 +69,11 @@ impl BatchNorm2d {
             }
         }
         let weight = b.add("weight", w, TensorKind::BnWeight);
-        let bias = b.add("bias", b.zeros(&[c]), TensorKind::BnBias);
-        let running_mean = b.add("running_mean", b.zeros(&[c]), TensorKind::RunningMean);
-        let running_var = b.add(
-            "running_var",
-            b.zeros(&[c]).fill_(1.0),
-            TensorKind::RunningVar,
-        );
+        let bias = b.add("bias", b.zeros(&[c]), TensorKind::Bias);
+        let running_mean = b.add("running_mean", b.zeros(&[c]), TensorKind::Buffer);
+        let running_var = b.add("running_var", b.zeros(&[c]).fill_(1.0), TensorKind::Buffer);
         let nbt = Tensor::zeros([], (Kind::Int64, b.device));
-        let num_batches_tracked = b.add("num_batches_tracked", nbt, TensorKind::NumBatchesTracked);
+        let num_batches_tracked = b.add("num_batches_tracked", nbt, TensorKind::Buffer);
         BatchNorm2d {
             weight,
             bias,
@@ -121,8 +117,8 @@ impl Linear {
         let mut bias = b.zeros(&[c_out]);
         let _ = bias.uniform_(-bound, bound);
         Linear {
-            weight: b.add("weight", w, TensorKind::LinearWeight),
-            bias: b.add("bias", bias, TensorKind::LinearBias),
+            weight: b.add("weight", w, TensorKind::Weight),
+            bias: b.add("bias", bias, TensorKind::Bias),
         }
     }
 

@@ -1,19 +1,36 @@
-//! Models built from plain tensors plus a registry that records, for every tensor, its
-//! torchvision-style name, the kind of module that owns it and the sub-network it sits in.
+//! The model seam: the one trait through which the trainer sees any network, and the
+//! registry that tells it what each tensor is.
 //!
-//! Why not `nn::VarStore`: parameter groups are decided by module type (a batch-norm weight
-//! gets no weight decay, a conv weight does), and the freeze phase by sub-network; both are
-//! facts known when a module is built and lost afterwards. The registry keeps them, and the
-//! names it keeps are exactly torchvision's, so a torchvision state dict loads by name.
+//! The loop, the parameter groups, the freeze phase, pretrained weights and checkpoints all
+//! work from [`Network`] alone: forward in a [`Mode`], and a [`Registry`] naming every
+//! parameter and buffer in state-dict order with its [`TensorKind`] (which decides its
+//! group) and its [`Subnet`] (which decides whether the freeze phase holds it still). A new
+//! kind of model, or a wrapper around one (data parallel, an EMA copy), implements the trait
+//! and needs no edit of the loop.
+//!
+//! The contract an implementation keeps:
+//! * every tensor in the registry shares storage with the tensor the forward pass uses, so an
+//!   in-place update by the optimizer or a copy from a checkpoint is the model's new state;
+//! * trainable tensors require grad; buffers do not and are updated by `forward` itself in
+//!   [`Mode::Train`] (batch-norm running statistics);
+//! * names are the ones PyTorch's `state_dict()` would use, so weight files load by name;
+//! * `forward` in [`Mode::TrainFrozen`] leaves every [`Subnet::Backbone`] tensor unchanged
+//!   (no gradient reaches it, no running statistic moves).
 
+mod builder;
+mod builtin;
 mod layers;
 mod resnet;
 mod small_cnn;
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
+pub use builder::Builder;
+pub use builtin::{Arch, Builtin, Init};
 pub use layers::{BatchNorm2d, Conv2d, Linear};
 
 use crate::error::{Error, Result};
@@ -21,40 +38,25 @@ use crate::error::{Error, Result};
 /// What a tensor is to the module that owns it; decides its parameter group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TensorKind {
-    ConvWeight,
-    LinearWeight,
     /// Batch-norm scale (gamma): group 0, no weight decay.
     BnWeight,
-    /// Batch-norm shift (beta).
-    BnBias,
-    LinearBias,
-    ConvBias,
-    /// Batch-norm running statistics: state, not trained.
-    RunningMean,
-    RunningVar,
-    /// Batch-norm update counter (int64, as torchvision stores it).
-    NumBatchesTracked,
+    /// Any other weight (conv, linear, …): group 1, weight decay.
+    Weight,
+    /// Any bias, batch-norm's shift included: group 2, no weight decay.
+    Bias,
+    /// State that is saved but not trained: batch-norm running statistics and counters.
+    Buffer,
 }
 
 impl TensorKind {
     /// Whether the optimizer updates it.
     pub fn trainable(self) -> bool {
-        !matches!(
-            self,
-            TensorKind::RunningMean | TensorKind::RunningVar | TensorKind::NumBatchesTracked
-        )
-    }
-
-    pub fn is_bias(self) -> bool {
-        matches!(
-            self,
-            TensorKind::BnBias | TensorKind::LinearBias | TensorKind::ConvBias
-        )
+        self != TensorKind::Buffer
     }
 }
 
 /// The two parts of every model: the feature extractor that the freeze phase holds still,
-/// and the classifier sized by the data's class count.
+/// and the head that always trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subnet {
     Backbone,
@@ -79,211 +81,112 @@ pub struct Entry {
     pub subnet: Subnet,
 }
 
-/// Every tensor of a model in registration order (torchvision's `state_dict()` order).
+/// Every tensor of a model in state-dict order.
 #[derive(Debug, Default)]
 pub struct Registry {
     pub entries: Vec<Entry>,
 }
 
-/// How fresh weights are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Init {
-    /// conv N(0, 0.02), batch-norm weight N(1, 0.02), as the original training code.
-    Normal,
-    /// conv Kaiming-normal (fan_out, ReLU), batch-norm weight 1, as torchvision.
-    Kaiming,
+/// How a forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Training: batch statistics (and their running averages updated), gradients.
+    Train,
+    /// The freeze phase: the backbone runs as in evaluation and without autograd, so it
+    /// neither receives gradients nor changes in any way; only the head trains.
+    TrainFrozen,
+    /// Validation: running statistics, nothing updated.
+    Eval,
 }
 
-/// Context handed to module constructors: where tensors live and how they start.
-pub struct Builder<'a> {
-    pub registry: &'a mut Registry,
-    pub device: Device,
-    pub init: Init,
-    prefix: Vec<String>,
-    subnet: Subnet,
-}
+/// Any model the trainer can train. See the module documentation for the contract.
+pub trait Network {
+    /// A short name for messages (`small-cnn`, `resnet18`, a file name).
+    fn name(&self) -> &str;
 
-impl<'a> Builder<'a> {
-    pub fn new(registry: &'a mut Registry, device: Device, init: Init) -> Self {
-        Builder {
-            registry,
-            device,
-            init,
-            prefix: Vec::new(),
-            subnet: Subnet::Backbone,
-        }
-    }
+    /// Every parameter and buffer, in state-dict order.
+    fn registry(&self) -> &Registry;
 
-    /// Runs `f` with `name` appended to the dotted prefix.
-    pub fn sub<T>(&mut self, name: impl ToString, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.prefix.push(name.to_string());
-        let r = f(self);
-        self.prefix.pop();
-        r
-    }
-
-    /// Runs `f` with every tensor it creates recorded as part of `subnet`.
-    pub fn subnet<T>(&mut self, subnet: Subnet, f: impl FnOnce(&mut Self) -> T) -> T {
-        let prev = std::mem::replace(&mut self.subnet, subnet);
-        let r = f(self);
-        self.subnet = prev;
-        r
-    }
-
-    /// Registers a tensor under the current prefix and returns a handle sharing its storage.
-    pub fn add(&mut self, leaf: &str, tensor: Tensor, kind: TensorKind) -> Tensor {
-        let tensor = if kind.trainable() {
-            tensor.set_requires_grad(true)
-        } else {
-            tensor
-        };
-        let mut name = self.prefix.join(".");
-        if !name.is_empty() {
-            name.push('.');
-        }
-        name.push_str(leaf);
-        let handle = tensor.shallow_clone();
-        self.registry.entries.push(Entry {
-            name,
-            tensor,
-            kind,
-            subnet: self.subnet,
-        });
-        handle
-    }
-
-    pub fn zeros(&self, shape: &[i64]) -> Tensor {
-        Tensor::zeros(shape, (Kind::Float, self.device))
-    }
-}
-
-/// Which architecture to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Arch {
-    /// Three conv–batch-norm–ReLU blocks (16, 32, 64 channels), global pooling, linear head.
-    SmallCnn,
-    Resnet18,
-    Resnet34,
-    Resnet50,
-}
-
-impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::SmallCnn => "small-cnn",
-            Arch::Resnet18 => "resnet18",
-            Arch::Resnet34 => "resnet34",
-            Arch::Resnet50 => "resnet50",
-        }
-    }
-}
-
-enum Net {
-    Small(small_cnn::SmallCnn),
-    Resnet(resnet::ResNet),
-}
-
-/// A model: its modules and the registry of its tensors.
-pub struct Model {
-    pub arch: Arch,
-    pub classes: usize,
-    pub registry: Registry,
-    net: Net,
-}
-
-impl Model {
-    /// Builds a fresh model for `classes` classes and 3-channel input. Draws from libtorch's
-    /// generator, so call `tch::manual_seed` first for reproducible weights.
-    pub fn new(arch: Arch, classes: usize, device: Device, init: Init) -> Result<Model> {
-        if classes == 0 {
-            return Err(Error::flag("--model", "the data has no classes"));
-        }
-        let mut registry = Registry::default();
-        let net = tch::no_grad(|| {
-            let mut b = Builder::new(&mut registry, device, init);
-            match arch {
-                Arch::SmallCnn => Net::Small(small_cnn::SmallCnn::new(&mut b, classes as i64)),
-                Arch::Resnet18 => Net::Resnet(resnet::ResNet::new(
-                    &mut b,
-                    resnet::Depth::R18,
-                    classes as i64,
-                )),
-                Arch::Resnet34 => Net::Resnet(resnet::ResNet::new(
-                    &mut b,
-                    resnet::Depth::R34,
-                    classes as i64,
-                )),
-                Arch::Resnet50 => Net::Resnet(resnet::ResNet::new(
-                    &mut b,
-                    resnet::Depth::R50,
-                    classes as i64,
-                )),
-            }
-        });
-        Ok(Model {
-            arch,
-            classes,
-            registry,
-            net,
-        })
-    }
-
-    /// Logits for a batch `[N, 3, H, W]`.
-    ///
-    /// `train`: batch-norm uses batch statistics and updates its running ones.
-    /// `freeze_backbone`: the backbone runs in eval mode (running statistics, no update) and
-    /// without autograd, so it neither receives gradients nor changes in any way; only the
-    /// head trains. This is the documented freeze-phase behaviour.
-    pub fn forward(&self, x: &Tensor, train: bool, freeze_backbone: bool) -> Result<Tensor> {
-        let backbone_train = train && !freeze_backbone;
-        let features = if freeze_backbone {
-            let _guard = tch::no_grad_guard();
-            self.features(x, false)?
-        } else {
-            self.features(x, backbone_train)?
-        };
-        self.head(&features)
-    }
-
-    fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        match &self.net {
-            Net::Small(m) => m.features(x, train),
-            Net::Resnet(m) => m.features(x, train),
-        }
-    }
-
-    fn head(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.net {
-            Net::Small(m) => m.head.forward(x),
-            Net::Resnet(m) => m.fc.forward(x),
-        }
-    }
+    /// Logits `[N, C]` for a batch `[N, 3, H, W]`.
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor>;
 
     /// Names and shapes of every tensor, for matching a weight file.
-    pub fn keys(&self) -> Vec<(String, Vec<usize>)> {
-        self.registry
+    fn keys(&self) -> Vec<(String, Vec<usize>)> {
+        self.registry()
             .entries
             .iter()
             .map(|e| {
-                (
-                    e.name.clone(),
-                    e.tensor.size().iter().map(|&d| d as usize).collect(),
-                )
+                let shape = e.tensor.size().iter().map(|&d| d as usize).collect();
+                (e.name.clone(), shape)
             })
             .collect()
     }
 
-    pub fn entry(&self, name: &str) -> Option<&Entry> {
-        self.registry.entries.iter().find(|e| e.name == name)
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        self.registry().entries.iter().find(|e| e.name == name)
     }
 
     /// Number of trainable scalars.
-    pub fn parameter_count(&self) -> i64 {
-        self.registry
+    fn parameter_count(&self) -> i64 {
+        self.registry()
             .entries
             .iter()
             .filter(|e| e.kind.trainable())
             .map(|e| e.tensor.numel() as i64)
             .sum()
+    }
+
+    /// The state to checkpoint: every tensor by name, sharing storage with the model.
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.registry()
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
+            .collect()
+    }
+
+    /// Restores a state written by [`Network::state`]: every tensor must be there with its
+    /// shape, so a checkpoint of another model is refused rather than half applied.
+    fn load_state(&self, mut tensors: BTreeMap<String, Tensor>, source: &Path) -> Result<()> {
+        let bad = |reason: String| Error::Checkpoint {
+            path: source.to_path_buf(),
+            reason,
+        };
+        let _guard = tch::no_grad_guard();
+        for e in &self.registry().entries {
+            let t = tensors
+                .remove(&e.name)
+                .ok_or_else(|| bad(format!("tensor {} is missing", e.name)))?;
+            if t.size() != e.tensor.size() {
+                return Err(bad(format!(
+                    "{} has shape {:?}, the model {:?}",
+                    e.name,
+                    t.size(),
+                    e.tensor.size()
+                )));
+            }
+            let mut dst = e.tensor.shallow_clone();
+            dst.f_copy_(&t.f_to_kind(e.tensor.kind())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which model a run trains.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    /// One of the built-in architectures, freshly initialised.
+    Builtin { arch: Arch, init: Init },
+}
+
+impl ModelSpec {
+    /// Builds the model for `classes` classes on `device`. Draws from libtorch's generator,
+    /// so call `tch::manual_seed` first for reproducible weights.
+    pub fn build(&self, classes: usize, device: Device) -> Result<Box<dyn Network>> {
+        match *self {
+            ModelSpec::Builtin { arch, init } => {
+                Ok(Box::new(Builtin::new(arch, classes, device, init)?))
+            }
+        }
     }
 }

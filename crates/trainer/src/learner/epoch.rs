@@ -1,0 +1,219 @@
+//! The epoch loop. It reads at a glance: train an epoch, end it (validate, log, checkpoint,
+//! charts), stop when a [`Stop`] reason holds. Everything it does is a named step of the
+//! [`Learner`] or the [`RunState`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lrplan_schedule::Phase;
+
+use super::{Learner, Validation};
+use crate::config::{Augment, Limits};
+use crate::data::{Dataset, LoaderSpec, spawn_loader};
+use crate::error::Result;
+use crate::interrupt::Interrupter;
+use crate::log::EpochMetrics;
+use crate::model::Mode;
+use crate::progress::Progress;
+use crate::state::{Position, RunState};
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Every epoch of the plan trained.
+    Finished,
+    /// `--stop-after-epochs` epochs trained by this invocation.
+    EpochLimit,
+    /// `--max-steps` optimizer steps reached.
+    MaxSteps,
+    /// The interrupter asked (Ctrl-C).
+    Interrupted,
+}
+
+/// Steps excluded from the throughput figure (allocator and kernel warm-up).
+pub const WARMUP_STEPS: u64 = 5;
+
+/// Seconds spent in training steps (waiting for the batch included), after the first
+/// [`WARMUP_STEPS`] of this invocation.
+#[derive(Debug, Default)]
+pub struct Throughput {
+    seen: u64,
+    pub steps: u64,
+    pub seconds: f64,
+    last: Option<Instant>,
+}
+
+impl Throughput {
+    fn start_epoch(&mut self) {
+        self.last = Some(Instant::now());
+    }
+
+    fn step_done(&mut self) {
+        let now = Instant::now();
+        self.seen += 1;
+        if let (true, Some(last)) = (self.seen > WARMUP_STEPS, self.last) {
+            self.steps += 1;
+            self.seconds += (now - last).as_secs_f64();
+        }
+        self.last = Some(now);
+    }
+}
+
+/// A training run in progress: the learner, its record, its data and its rules.
+pub struct Fit<'a> {
+    pub learner: Learner<'a>,
+    pub state: RunState,
+    pub train: Arc<Dataset>,
+    /// `None` with `--no-val`.
+    pub val: Option<Arc<Dataset>>,
+    pub seed: u64,
+    pub augment: Augment,
+    pub limits: Limits,
+    pub charts: bool,
+    pub interrupter: Interrupter,
+    pub throughput: Throughput,
+}
+
+impl Fit<'_> {
+    /// Trains until the plan's last epoch or an earlier [`Stop`]; every stop leaves a
+    /// checkpoint to resume from.
+    pub fn run(&mut self) -> Result<Stop> {
+        let total = self.learner.schedule.plan().epochs.total;
+        let mut progress = Progress::new(total);
+        let mut epochs = 0;
+        while self.state.meta.epoch < total {
+            let started = Instant::now();
+            if let Some(stop) = self.train_epoch(&mut progress)? {
+                return Ok(stop);
+            }
+            self.end_epoch(&mut progress, started)?;
+            epochs += 1;
+            if let Some(stop) = self.stop_reason(Some(epochs)) {
+                return Ok(stop);
+            }
+        }
+        progress.finish();
+        Ok(Stop::Finished)
+    }
+
+    /// The iterations of the current epoch from where the record stands. Returns a stop
+    /// reason when one arrives before the epoch's last batch (a checkpoint is then saved).
+    fn train_epoch(&mut self, progress: &mut Progress) -> Result<Option<Stop>> {
+        let epoch = self.state.meta.epoch;
+        let phase = *self.learner.schedule.phase_at(epoch);
+        let mode = match phase.phase {
+            Phase::Freeze => Mode::TrainFrozen,
+            Phase::Unfreeze => Mode::Train,
+        };
+        let per_iteration = self.learner.schedule.per_iteration();
+        if !per_iteration {
+            self.update_lr(epoch, self.state.meta.iteration)?;
+        }
+        let spec = self.loader_spec(phase.batch_size as usize, epoch);
+        let iters = lrplan_schedule::batches_per_epoch(
+            self.train.len() as u64,
+            phase.batch_size,
+            spec.drop_last,
+        );
+        progress.epoch(epoch, phase.phase, iters as usize);
+        self.throughput.start_epoch();
+        for batch in spawn_loader(self.train.clone(), spec) {
+            let batch = batch?;
+            let at = Position {
+                step: self.state.meta.optimizer_steps,
+                epoch,
+                iteration: batch.index as u64,
+            };
+            if per_iteration {
+                self.update_lr(epoch, at.iteration)?;
+            }
+            let loss = self.learner.train_step(&batch, mode, at)?;
+            let lr = self.learner.lr();
+            self.state.record_step(at, lr, loss)?;
+            self.throughput.step_done();
+            progress.step(at.iteration, lr, loss, batch.labels.len());
+            let last_batch = at.iteration + 1 >= iters;
+            if let (Some(stop), false) = (self.stop_reason(None), last_batch) {
+                progress.finish();
+                self.save("last")?;
+                return Ok(Some(stop));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies the lr for `iteration` of `epoch`; the first iteration of a schedule step
+    /// writes its lr.csv row (a resumed epoch does not write it twice).
+    fn update_lr(&mut self, epoch: u32, iteration: u64) -> Result<()> {
+        let step = self.learner.apply_lr(epoch, iteration);
+        if step.iteration == iteration {
+            self.state.logs.lr_row(step, self.learner.lr())?;
+        }
+        Ok(())
+    }
+
+    /// Validation, metrics, the `last` (and maybe `best`) checkpoint and the charts.
+    fn end_epoch(&mut self, progress: &mut Progress, started: Instant) -> Result<()> {
+        let epoch = self.state.meta.epoch;
+        let v = match &self.val {
+            Some(val) => self
+                .learner
+                .validate(spawn_loader(val.clone(), LoaderSpec::eval()))?,
+            None => Validation {
+                loss: f64::NAN,
+                accuracy: f64::NAN,
+            },
+        };
+        let m = EpochMetrics {
+            epoch,
+            lr: self.learner.lr(),
+            train_loss: self.state.epoch_loss(),
+            val_loss: v.loss,
+            val_acc: v.accuracy,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        progress.epoch_done(&m);
+        let best = self.state.finish_epoch(m)?;
+        self.save("last")?;
+        if best {
+            self.save("best")?;
+        }
+        if self.charts {
+            crate::charts::draw(&self.state.out, &self.state.meta.metrics)?;
+        }
+        Ok(())
+    }
+
+    /// Whether to stop now: after a step (`epochs_done` is `None`) or at the end of an epoch
+    /// (the epochs this invocation has trained).
+    fn stop_reason(&self, epochs_done: Option<u32>) -> Option<Stop> {
+        let steps = self.state.meta.optimizer_steps;
+        if epochs_done.is_some() && epochs_done == self.limits.stop_after_epochs {
+            Some(Stop::EpochLimit)
+        } else if self.limits.max_steps.is_some_and(|m| steps >= m) {
+            Some(Stop::MaxSteps)
+        } else if self.interrupter.should_stop() {
+            Some(Stop::Interrupted)
+        } else {
+            None
+        }
+    }
+
+    fn loader_spec(&self, batch_size: usize, epoch: u32) -> LoaderSpec {
+        LoaderSpec {
+            batch_size,
+            drop_last: self.learner.schedule.plan().updates.drop_last,
+            train: true,
+            flip: self.augment.flip,
+            augment: self.augment.enabled,
+            seed: self.seed,
+            epoch,
+            first_batch: self.state.meta.iteration as usize,
+        }
+    }
+
+    fn save(&mut self, name: &str) -> Result<()> {
+        let model = self.learner.model;
+        self.state.save(name, model, self.learner.optimizer())
+    }
+}

@@ -1,0 +1,126 @@
+//! What a run carries from step to step and across a resume: the checkpoint record
+//! ([`Meta`]) and the open logs, and the one way to save both with the model and the
+//! optimizer.
+
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{self, Meta};
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+use crate::log::{EpochMetrics, Logs};
+use crate::model::Network;
+use crate::optim::Optimizer;
+use crate::tensors;
+
+/// Where an optimizer step sits in the run.
+#[derive(Debug, Clone, Copy)]
+pub struct Position {
+    /// Optimizer steps before this one (the `step` column of steps.csv).
+    pub step: u64,
+    pub epoch: u32,
+    pub iteration: u64,
+}
+
+/// The run's record and logs.
+pub struct RunState {
+    pub out: PathBuf,
+    pub meta: Meta,
+    pub logs: Logs,
+}
+
+impl RunState {
+    /// A fresh run: the plan copied into the folder, empty logs, a record at the plan's
+    /// first epoch.
+    pub fn start(cfg: &RunConfig) -> Result<RunState> {
+        let out = &cfg.out;
+        let copy = out.join("plan.toml");
+        if cfg.plan_path != copy {
+            std::fs::write(&copy, &cfg.plan_text).map_err(|e| Error::io(&copy, "write", e))?;
+        }
+        let meta = Meta {
+            argv: cfg.argv.clone(),
+            plan: cfg.plan_text.clone(),
+            seed: cfg.seed,
+            epoch: cfg.schedule.plan().epochs.start,
+            iteration: 0,
+            optimizer_steps: 0,
+            epoch_loss_sum: 0.0,
+            epoch_loss_count: 0,
+            metrics: Vec::new(),
+            best_val_acc: None,
+            log_lengths: Vec::new(),
+        };
+        Ok(RunState {
+            out: out.clone(),
+            meta,
+            logs: Logs::create(out)?,
+        })
+    }
+
+    /// Continues from the `last` checkpoint: model and optimizer state restored, logs cut
+    /// back to what the checkpoint recorded.
+    pub fn resume(
+        out: &Path,
+        meta: Meta,
+        model: &dyn Network,
+        opt: &mut Optimizer,
+    ) -> Result<RunState> {
+        let p = checkpoint::paths(out, "last");
+        model.load_state(tensors::read_file(&p.model)?, &p.model)?;
+        opt.import(tensors::read_file(&p.optim)?, &p.optim)?;
+        let logs = Logs::resume(out, &meta.log_lengths)?;
+        Ok(RunState {
+            out: out.to_path_buf(),
+            meta,
+            logs,
+        })
+    }
+
+    /// Logs a finished optimizer step and counts it.
+    pub fn record_step(&mut self, at: Position, lr: f64, loss: f64) -> Result<()> {
+        self.logs
+            .step_row(at.step, at.epoch, at.iteration, lr, loss)?;
+        let m = &mut self.meta;
+        m.optimizer_steps += 1;
+        m.epoch_loss_sum += loss;
+        m.epoch_loss_count += 1;
+        m.iteration = at.iteration + 1;
+        Ok(())
+    }
+
+    /// Mean training loss of the epoch so far.
+    pub fn epoch_loss(&self) -> f64 {
+        self.meta.epoch_loss_sum / self.meta.epoch_loss_count.max(1) as f64
+    }
+
+    /// Logs an epoch's metrics and moves the record to the next epoch. Returns whether its
+    /// validation accuracy is the best so far.
+    pub fn finish_epoch(&mut self, m: EpochMetrics) -> Result<bool> {
+        self.logs.metrics_row(&m)?;
+        let meta = &mut self.meta;
+        meta.metrics.push(m);
+        meta.epoch = m.epoch + 1;
+        meta.iteration = 0;
+        meta.epoch_loss_sum = 0.0;
+        meta.epoch_loss_count = 0;
+        let best = !m.val_acc.is_nan() && meta.best_val_acc.is_none_or(|b| m.val_acc > b);
+        if best {
+            meta.best_val_acc = Some(m.val_acc);
+        }
+        Ok(best)
+    }
+
+    /// Writes checkpoint `name`. Any failure (the logs' flush included) leaves the previous
+    /// checkpoint in place, and the message says so and how to go on.
+    pub fn save(&mut self, name: &str, model: &dyn Network, opt: &Optimizer) -> Result<()> {
+        let mut write = || -> Result<()> {
+            self.meta.log_lengths = self.logs.lengths()?;
+            checkpoint::save(&self.out, name, &model.state(), &opt.export(), &self.meta)
+        };
+        write().map_err(|e| Error::Save {
+            dir: self.out.clone(),
+            error: Box::new(e),
+            had_checkpoint: checkpoint::paths(&self.out, "last").meta.exists(),
+        })
+    }
+}
