@@ -4,6 +4,7 @@
 
 mod bad_files;
 mod cli;
+mod corpus;
 mod matching;
 mod pytorch_reader_defects;
 mod read_torch;

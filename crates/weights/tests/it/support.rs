@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// What to do when the Python these tests compare against is missing.
+pub const SETUP: &str = "run scripts/setup.sh, which creates <workspace>/.venv with torch, \
+                         numpy and safetensors (or set LRPLAN_PYTHON to a Python that has them)";
+
 /// The interpreter with torch: `LRPLAN_PYTHON`, else the workspace's `.venv`.
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("LRPLAN_PYTHON") {
@@ -20,28 +24,33 @@ pub fn support_script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Run a support script with the venv's Python; fail (never skip) when it is missing.
-pub fn run_python(script: &str, args: &[&Path]) -> String {
+/// Run a support script with the venv's Python: its stdout, or why it could not run,
+/// naming the set-up command.
+pub fn try_python(script: &str, args: &[&Path]) -> Result<String, String> {
     let py = python();
     let out = Command::new(&py)
         .arg(support_script(script))
         .args(args)
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "these tests need Python with torch, numpy and safetensors, but {} could not \
-                 be run ({e}); create the venv at <workspace>/.venv or set LRPLAN_PYTHON",
+        .map_err(|e| {
+            format!(
+                "these tests compare with PyTorch, but {} could not be run ({e}): {SETUP}",
                 py.display()
             )
-        });
-    assert!(
-        out.status.success(),
-        "{} {script} failed (is torch installed in it? set LRPLAN_PYTHON to one that has \
-         torch, numpy and safetensors):\n{}",
-        py.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} {script} failed: {}\n(if a module is missing: {SETUP})",
+            py.display(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// As [`try_python`]; the test fails (never skips) with the message when Python is missing.
+pub fn run_python(script: &str, args: &[&Path]) -> String {
+    try_python(script, args).unwrap_or_else(|why| panic!("{why}"))
 }
 
 struct Fixtures {
@@ -49,18 +58,23 @@ struct Fixtures {
     expected: Value,
 }
 
+/// The fixtures, written once per test binary; every test that needs them fails with the
+/// same message if they could not be (Python is not run again for each).
 fn fixtures() -> &'static Fixtures {
-    static F: OnceLock<Fixtures> = OnceLock::new();
-    F.get_or_init(|| {
+    static F: OnceLock<Result<Fixtures, String>> = OnceLock::new();
+    let made = F.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("weights-fixtures-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temp dir");
-        run_python("make_fixtures.py", &[dir.path()]);
-        let text = std::fs::read_to_string(dir.path().join("expected.json")).unwrap();
-        let expected = serde_json::from_str(&text).unwrap();
-        Fixtures { dir, expected }
-    })
+            .map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+        try_python("make_fixtures.py", &[dir.path()])?;
+        let text = std::fs::read_to_string(dir.path().join("expected.json"))
+            .map_err(|e| format!("make_fixtures.py wrote no expected.json: {e}"))?;
+        let expected = serde_json::from_str(&text)
+            .map_err(|e| format!("make_fixtures.py wrote a bad expected.json: {e}"))?;
+        Ok(Fixtures { dir, expected })
+    });
+    made.as_ref().unwrap_or_else(|why| panic!("{why}"))
 }
 
 pub fn fixture(name: &str) -> PathBuf {

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import old_torch
-from describe import describe
+from describe import describe, flatten
 
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
@@ -30,20 +30,6 @@ torch.manual_seed(0)
 
 def path(name):
     return os.path.join(OUT, name)
-
-
-def flatten(obj, prefix=""):
-    """Tensors of a nested checkpoint under dotted keys, as a state dict names them."""
-    out = OrderedDict()
-    if isinstance(obj, torch.Tensor):
-        out[prefix[:-1]] = obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            out.update(flatten(v, f"{prefix}{i}."))
-    return out
 
 
 expected = {}
