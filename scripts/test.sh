@@ -21,6 +21,11 @@ cargo clippy -p lrplan-web --target wasm32-unknown-unknown -- -D warnings
 step "the schedule core builds for wasm32 without std or default features"
 cargo build -q -p lrplan-schedule --target wasm32-unknown-unknown --no-default-features
 
+step "correctly rounded cos and pow: a million arguments each against mpmath (release)"
+# Not part of the plain `cargo test` (Cargo.toml: test = false): in a debug build the exact
+# fallback takes minutes over the hard cases. The first run generates the reference (2 min).
+cargo test --release -p lrplan-schedule --test crmath_reference
+
 step "unit, property and CLI tests (schedule, cli, weights, web natively)"
 cargo test --workspace --exclude lrplan-trainer
 

@@ -7,6 +7,7 @@
 
 use core::f64::consts::PI;
 
+use crate::crmath;
 use crate::plan::DecayKind;
 
 /// The ratios that shape the warm-up and the tail, and the step count of `step`.
@@ -83,7 +84,7 @@ impl Curve {
             DecayKind::Linear => Curve::Linear(Warm::new(lr, min_lr, total, shape)),
             DecayKind::Step => Curve::Step {
                 lr,
-                decay_rate: libm::pow(min_lr / lr, 1.0 / (shape.step_num as f64 - 1.0)),
+                decay_rate: crmath::pow(min_lr / lr, 1.0 / (shape.step_num as f64 - 1.0)),
                 step_size: total / shape.step_num as f64,
             },
             DecayKind::Constant => Curve::Constant { lr },
@@ -103,7 +104,7 @@ impl Curve {
                         + 0.5
                             * (w.lr - w.min_lr)
                             * (1.0
-                                + libm::cos(
+                                + crmath::cos(
                                     PI * (t - w.warmup_total)
                                         / (w.total - w.warmup_total - w.no_aug),
                                 ))
@@ -123,7 +124,7 @@ impl Curve {
                 lr,
                 decay_rate,
                 step_size,
-            } => lr * libm::pow(*decay_rate, libm::floor(t / step_size)),
+            } => lr * crmath::pow(*decay_rate, libm::floor(t / step_size)),
             Curve::Constant { lr } => *lr,
         }
     }

@@ -21,6 +21,7 @@
 
 extern crate alloc;
 
+pub mod crmath;
 pub mod curve;
 pub mod envelope;
 mod error;
