@@ -62,12 +62,14 @@ pub(crate) const fn two_prod(a: f64, b: f64) -> Dd {
 }
 
 impl Dd {
+    #[inline]
     pub const fn from_f64(x: f64) -> Dd {
         Dd { hi: x, lo: 0.0 }
     }
 
     /// `1 / d` to about 106 bits, at compile time: the series coefficients are built with it
     /// instead of being typed in as hexadecimal constants. `d` must be an integer below 2^53.
+    #[inline]
     pub const fn recip(d: f64) -> Dd {
         let hi = 1.0 / d;
         // 1 - hi * d is exact in double-double; its leading part divided by d is the correction.
@@ -76,6 +78,7 @@ impl Dd {
         Dd { hi, lo }
     }
 
+    #[inline]
     pub const fn neg(self) -> Dd {
         Dd {
             hi: -self.hi,
@@ -83,6 +86,7 @@ impl Dd {
         }
     }
 
+    #[inline]
     pub fn add(self, b: Dd) -> Dd {
         let s = two_sum(self.hi, b.hi);
         let t = two_sum(self.lo, b.lo);
@@ -90,22 +94,26 @@ impl Dd {
         fast_two_sum(s.hi, s.lo + t.lo)
     }
 
+    #[inline]
     pub fn add_f64(self, b: f64) -> Dd {
         let s = two_sum(self.hi, b);
         fast_two_sum(s.hi, s.lo + self.lo)
     }
 
+    #[inline]
     pub fn mul(self, b: Dd) -> Dd {
         let p = two_prod(self.hi, b.hi);
         fast_two_sum(p.hi, p.lo + (self.hi * b.lo + self.lo * b.hi))
     }
 
+    #[inline]
     pub fn mul_f64(self, b: f64) -> Dd {
         let p = two_prod(self.hi, b);
         fast_two_sum(p.hi, p.lo + self.lo * b)
     }
 
     /// `a / self` for a double `a`.
+    #[inline]
     pub fn recip_div(self, a: f64) -> Dd {
         let q = a / self.hi;
         // The remainder a - q * self, with q * self.hi exact.
@@ -115,6 +123,7 @@ impl Dd {
     }
 
     /// Scales by a power of two (exact while the result stays normal).
+    #[inline]
     pub fn scale(self, s: f64) -> Dd {
         Dd {
             hi: self.hi * s,
@@ -130,6 +139,7 @@ impl Dd {
     /// The two endpoints are each computed with one more rounding of `lo ± err` (at most
     /// `2^-53 (|lo| + err)`, below `2^-104 |hi|`); callers pass an `err` with that much and far
     /// more to spare, so the computed endpoints enclose `v`, and rounding is monotone.
+    #[inline]
     pub fn round(self, err: f64) -> Option<f64> {
         let down = self.hi + (self.lo - err);
         let up = self.hi + (self.lo + err);
@@ -140,6 +150,7 @@ impl Dd {
 /// `Σ c_i z^i` with the leading coefficients `head` in double-double and the small trailing
 /// ones `tail` in plain double: the tail's terms are below 2^-45 of the sum, so its rounding
 /// errors (a few 2^-53 of itself) stay below 2^-95 of the result.
+#[inline]
 pub(crate) fn horner(z: Dd, head: &[Dd], tail: &[f64]) -> Dd {
     let mut t = 0.0;
     for &c in tail.iter().rev() {

@@ -24,8 +24,12 @@ const SHIFTER: f64 = 6_755_399_441_055_744.0;
 /// 2^11 (it overflows or underflows), because `2^-53 < |ln x| < 745` for doubles `x != 1`.
 const Y_TINY: f64 = 5.421_010_862_427_522e-20;
 const Y_HUGE: f64 = 18_446_744_073_709_551_616.0;
-/// The fast path keeps `|y ln x| < 700`, so the result `v · 2^k` has a normal `2^k`.
+/// The fast path keeps `|y ln x| < 700`, so the result `v · 2^k` has a normal `2^k`; results
+/// near the ends of the range (subnormal, close to overflow) are left to the exact path.
 const T_MAX: f64 = 700.0;
+/// `ln(2^-1075) = -745.133…` and `ln(2^1024) = 709.782…`, with a margin.
+const UNDERFLOW: f64 = -745.2;
+const OVERFLOW: f64 = 709.79;
 
 /// `Σ_n z^n / (2n+1)`: `atanh(s) / s` in `z = s²`, to `n = 19`. `|s| <= 3 - 2√2 < 0.1716`, so
 /// `z < 0.0295`: the first dropped term is below 2^-107, the double tail (from `n = 9`) 2^-50.
@@ -164,6 +168,14 @@ fn reduce(x: f64) -> (f64, i64) {
 /// exponential series 2^-98: below 2^-86 in all, against the 2^-72 of the rounding test.
 fn fast(x: f64, y: f64) -> Option<f64> {
     let t = ln(x).mul_f64(y);
+    // t is within 2^-40 of t.hi: beyond these bounds the result is below 2^-1075 (half the
+    // smallest subnormal: rounds to 0) or at least 2^1024 (overflows).
+    if t.hi < UNDERFLOW {
+        return Some(0.0);
+    }
+    if t.hi > OVERFLOW {
+        return Some(f64::INFINITY);
+    }
     if t.hi.abs() >= T_MAX {
         return None;
     }
