@@ -20,115 +20,37 @@ const MAX_PREFIX_CANDIDATES: usize = 16;
 /// The report names the *model* key of every loaded tensor (with the file key it came
 /// from), so a caller can copy `file.get(file_key)` into its own parameter `model_key`.
 pub fn match_keys(file: &StateDict, model: &[(String, Vec<usize>)], map: &KeyMap) -> Report {
-    let mapped: Vec<String> = file.tensors.iter().map(|(k, _)| map.apply(k)).collect();
+    let mut mapped: Vec<String> = file.tensors.iter().map(|(k, _)| map.apply(k)).collect();
     let mut key_map = map.describe();
-
     let model_shapes = model_index(model);
-    let current = score(file, &mapped, &model_shapes, None, None);
-    let mut suggestion = None;
-    let mut mapped = mapped;
-    if current * 2 < model.len() {
-        if let Some((strip, add, after)) = best_prefix_change(file, &mapped, model, &model_shapes) {
-            if after > current {
-                if map.auto_prefix {
-                    mapped = mapped
-                        .iter()
-                        .map(|k| change_prefix(k, strip.as_deref(), add.as_deref()))
-                        .collect();
-                    if let Some(s) = &strip {
-                        key_map.push(format!("strip prefix '{s}' (auto)"));
-                    }
-                    if let Some(a) = &add {
-                        key_map.push(format!("add prefix '{a}' (auto)"));
-                    }
-                }
-                suggestion = Some(Suggestion {
-                    strip_prefix: strip,
-                    add_prefix: add,
-                    loaded_after: after,
-                    applied: map.auto_prefix,
-                });
-            }
-        }
+    let suggestion = suggest_prefix(file, &mapped, model, &model_shapes, map.auto_prefix);
+    if let Some(s) = suggestion.as_ref().filter(|s| s.applied) {
+        let (strip, add) = (s.strip_prefix.as_deref(), s.add_prefix.as_deref());
+        mapped = mapped
+            .iter()
+            .map(|k| change_prefix(k, strip, add))
+            .collect();
+        key_map.extend(strip.map(|s| format!("strip prefix '{s}' (auto)")));
+        key_map.extend(add.map(|a| format!("add prefix '{a}' (auto)")));
     }
-
-    // The first file key to claim a mapped key wins; later ones are reported.
-    let mut by_mapped: HashMap<&str, usize> = HashMap::new();
-    let mut unexpected = Vec::new();
-    for (i, m) in mapped.iter().enumerate() {
-        if let Some(&first) = by_mapped.get(m.as_str()) {
-            let (k, t) = &file.tensors[i];
-            unexpected.push((
-                i,
-                Unexpected {
-                    file_key: k.clone(),
-                    mapped_key: m.clone(),
-                    shape: t.shape.clone(),
-                    note: Some(format!(
-                        "maps to the same key as '{}'",
-                        file.tensors[first].0
-                    )),
-                },
-            ));
-        } else {
-            by_mapped.insert(m, i);
-        }
-    }
-
-    let mut loaded = Vec::new();
-    let mut shape_mismatch = Vec::new();
-    let mut missing = Vec::new();
-    let mut used = HashSet::new();
-    let mut seen_model = HashSet::new();
-    for (key, shape) in model {
-        if !seen_model.insert(key.as_str()) {
-            continue; // a model lists each key once; ignore repeats rather than double count
-        }
-        match by_mapped.get(key.as_str()) {
-            Some(&i) => {
-                used.insert(i);
-                let (file_key, t) = &file.tensors[i];
-                if &t.shape == shape {
-                    loaded.push(Loaded {
-                        model_key: key.clone(),
-                        file_key: file_key.clone(),
-                        shape: shape.clone(),
-                        numel: numel(shape),
-                        dtype: t.dtype,
-                    });
-                } else {
-                    shape_mismatch.push(Mismatch {
-                        model_key: key.clone(),
-                        file_key: file_key.clone(),
-                        model_shape: shape.clone(),
-                        file_shape: t.shape.clone(),
-                    });
-                }
-            }
-            None => missing.push(Missing {
-                model_key: key.clone(),
-                shape: shape.clone(),
-            }),
-        }
-    }
+    let (by_mapped, mut unexpected) = claim(file, &mapped);
+    let Paired {
+        loaded,
+        shape_mismatch,
+        missing,
+        used,
+        model_tensors,
+    } = pair(file, model, &by_mapped);
     for (i, (k, t)) in file.tensors.iter().enumerate() {
         if !used.contains(&i) && by_mapped.get(mapped[i].as_str()) == Some(&i) {
-            unexpected.push((
-                i,
-                Unexpected {
-                    file_key: k.clone(),
-                    mapped_key: mapped[i].clone(),
-                    shape: t.shape.clone(),
-                    note: None,
-                },
-            ));
+            unexpected.push((i, unexpected_entry(k, &mapped[i], &t.shape, None)));
         }
     }
     unexpected.sort_by_key(|(i, _)| *i);
     let unexpected: Vec<Unexpected> = unexpected.into_iter().map(|(_, u)| u).collect();
 
     let counts = Counts {
-        model_tensors: seen_model.len(),
+        model_tensors,
         file_tensors: file.tensors.len(),
         loaded: loaded.len(),
         shape_mismatch: shape_mismatch.len(),
@@ -150,6 +72,120 @@ pub fn match_keys(file: &StateDict, model: &[(String, Vec<usize>)], map: &KeyMap
         counts,
         suggestion,
     }
+}
+
+/// When fewer than half the model's tensors would load, the prefix change that loads more
+/// (applied when `auto` is set).
+fn suggest_prefix(
+    file: &StateDict,
+    mapped: &[String],
+    model: &[(String, Vec<usize>)],
+    model_shapes: &HashMap<&str, &[usize]>,
+    auto: bool,
+) -> Option<Suggestion> {
+    let current = score(file, mapped, model_shapes, None, None);
+    if current * 2 >= model.len() {
+        return None;
+    }
+    let (strip, add, after) = best_prefix_change(file, mapped, model, model_shapes)?;
+    (after > current).then_some(Suggestion {
+        strip_prefix: strip,
+        add_prefix: add,
+        loaded_after: after,
+        applied: auto,
+    })
+}
+
+/// Which file tensor each mapped key stands for: the first to claim it wins, and later ones
+/// are reported as unexpected (with their index in the file, to keep file order).
+fn claim<'a>(
+    file: &StateDict,
+    mapped: &'a [String],
+) -> (HashMap<&'a str, usize>, Vec<(usize, Unexpected)>) {
+    let mut by_mapped: HashMap<&str, usize> = HashMap::new();
+    let mut unexpected = Vec::new();
+    for (i, m) in mapped.iter().enumerate() {
+        if let Some(&first) = by_mapped.get(m.as_str()) {
+            let (k, t) = &file.tensors[i];
+            let note = format!("maps to the same key as '{}'", file.tensors[first].0);
+            unexpected.push((i, unexpected_entry(k, m, &t.shape, Some(note))));
+        } else {
+            by_mapped.insert(m, i);
+        }
+    }
+    (by_mapped, unexpected)
+}
+
+fn unexpected_entry(
+    file_key: &str,
+    mapped: &str,
+    shape: &[usize],
+    note: Option<String>,
+) -> Unexpected {
+    Unexpected {
+        file_key: file_key.to_string(),
+        mapped_key: mapped.to_string(),
+        shape: shape.to_vec(),
+        note,
+    }
+}
+
+/// The model's side: each model key loaded, refused for shape, or missing.
+struct Paired {
+    loaded: Vec<Loaded>,
+    shape_mismatch: Vec<Mismatch>,
+    missing: Vec<Missing>,
+    /// Indices of the file tensors some model key asked for.
+    used: HashSet<usize>,
+    /// Distinct model keys.
+    model_tensors: usize,
+}
+
+fn pair(
+    file: &StateDict,
+    model: &[(String, Vec<usize>)],
+    by_mapped: &HashMap<&str, usize>,
+) -> Paired {
+    let mut p = Paired {
+        loaded: Vec::new(),
+        shape_mismatch: Vec::new(),
+        missing: Vec::new(),
+        used: HashSet::new(),
+        model_tensors: 0,
+    };
+    let mut seen_model = HashSet::new();
+    for (key, shape) in model {
+        if !seen_model.insert(key.as_str()) {
+            continue; // a model lists each key once; ignore repeats rather than double count
+        }
+        let Some(&i) = by_mapped.get(key.as_str()) else {
+            p.missing.push(Missing {
+                model_key: key.clone(),
+                shape: shape.clone(),
+            });
+            continue;
+        };
+        p.used.insert(i);
+        let (file_key, t) = &file.tensors[i];
+        if &t.shape == shape {
+            p.loaded.push(Loaded {
+                model_key: key.clone(),
+                file_key: file_key.clone(),
+                shape: shape.clone(),
+                numel: numel(shape),
+                dtype: t.dtype,
+            });
+        } else {
+            p.shape_mismatch.push(Mismatch {
+                model_key: key.clone(),
+                file_key: file_key.clone(),
+                model_shape: shape.clone(),
+                file_shape: t.shape.clone(),
+            });
+        }
+    }
+    p.model_tensors = seen_model.len();
+    p
 }
 
 fn model_index(model: &[(String, Vec<usize>)]) -> HashMap<&str, &[usize]> {

@@ -230,76 +230,66 @@ impl Report {
         if !self.key_map.is_empty() {
             let _ = writeln!(out, "key map: {}", self.key_map.join(", then "));
         }
-
-        let _ = writeln!(
-            out,
-            "{}",
-            p.green(&format!(
-                "loaded ({} tensors, {} parameters):",
-                self.loaded.len(),
-                human_count(self.counts.loaded_params)
-            ))
+        let heading = format!(
+            "loaded ({} tensors, {} parameters):",
+            self.loaded.len(),
+            human_count(self.counts.loaded_params)
         );
-        for l in &self.loaded {
-            let from = if_renamed(&l.file_key, &l.model_key, || format!("  <- {}", l.file_key));
-            let _ = writeln!(
-                out,
-                "  {} {} {}{from}",
-                l.model_key,
-                shape(&l.shape),
-                l.dtype
-            );
-        }
-
-        let _ = writeln!(
-            out,
-            "{}",
-            p.yellow(&format!(
-                "shape mismatch, refused ({}):",
-                self.shape_mismatch.len()
-            ))
+        section(
+            &mut out,
+            &p.green(&heading),
+            self.loaded.iter().map(|l| {
+                let from = if_renamed(&l.file_key, &l.model_key, || format!("  <- {}", l.file_key));
+                format!("{} {} {}{from}", l.model_key, shape(&l.shape), l.dtype)
+            }),
         );
-        for m in &self.shape_mismatch {
-            let from = if_renamed(&m.file_key, &m.model_key, || format!("  <- {}", m.file_key));
-            let _ = writeln!(
-                out,
-                "  {}  model {}  file {}{from}",
-                m.model_key,
-                shape(&m.model_shape),
-                shape(&m.file_shape)
-            );
-        }
-
-        let _ = writeln!(
-            out,
-            "{}",
-            p.red(&format!("missing from the file ({}):", self.missing.len()))
+        let heading = format!("shape mismatch, refused ({}):", self.shape_mismatch.len());
+        section(
+            &mut out,
+            &p.yellow(&heading),
+            self.shape_mismatch.iter().map(|m| {
+                let from = if_renamed(&m.file_key, &m.model_key, || format!("  <- {}", m.file_key));
+                let (model, file) = (shape(&m.model_shape), shape(&m.file_shape));
+                format!("{}  model {model}  file {file}{from}", m.model_key)
+            }),
         );
-        for m in &self.missing {
-            let _ = writeln!(out, "  {} {}", m.model_key, shape(&m.shape));
-        }
-
-        let _ = writeln!(
-            out,
-            "{}",
-            p.cyan(&format!(
-                "in the file but not in the model ({}):",
-                self.unexpected.len()
-            ))
+        let heading = format!("missing from the file ({}):", self.missing.len());
+        section(
+            &mut out,
+            &p.red(&heading),
+            self.missing
+                .iter()
+                .map(|m| format!("{} {}", m.model_key, shape(&m.shape))),
         );
-        for u in &self.unexpected {
-            let mapped = if_renamed(&u.mapped_key, &u.file_key, || {
-                format!("  (as {})", u.mapped_key)
-            });
-            let note = u
-                .note
-                .as_ref()
-                .map(|n| format!("  [{n}]"))
-                .unwrap_or_default();
-            let _ = writeln!(out, "  {} {}{mapped}{note}", u.file_key, shape(&u.shape));
-        }
+        let heading = format!(
+            "in the file but not in the model ({}):",
+            self.unexpected.len()
+        );
+        section(
+            &mut out,
+            &p.cyan(&heading),
+            self.unexpected.iter().map(|u| {
+                let mapped = if_renamed(&u.mapped_key, &u.file_key, || {
+                    format!("  (as {})", u.mapped_key)
+                });
+                let note = u
+                    .note
+                    .as_ref()
+                    .map(|n| format!("  [{n}]"))
+                    .unwrap_or_default();
+                format!("{} {}{mapped}{note}", u.file_key, shape(&u.shape))
+            }),
+        );
         let _ = write!(out, "{}", p.bold(&self.verdict));
         out
+    }
+}
+
+/// A heading and its lines, indented.
+fn section(out: &mut String, heading: &str, lines: impl Iterator<Item = String>) {
+    let _ = writeln!(out, "{heading}");
+    for line in lines {
+        let _ = writeln!(out, "  {line}");
     }
 }
 

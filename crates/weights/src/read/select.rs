@@ -6,7 +6,7 @@
 //! layout of every checkpoint they download.
 
 use super::Fault;
-use super::pickle::{Arena, TensorRef, Value};
+use super::pickle::{Arena, Dict, TensorRef, Value};
 use crate::dtype::unsupported;
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -112,53 +112,10 @@ pub(crate) fn select(arena: &Arena, root: &Value, entry: Option<&str>) -> Result
 
     let (chosen, path): (Value, Vec<String>) = match entry {
         Some(name) => (find_entry(arena, *root_id, name)?, vec![name.to_string()]),
-        None => {
-            let mut current = root.clone();
-            let mut path = Vec::new();
-            // A checkpoint may nest one wrapper in another ({"state_dict": {"model": ...}}).
-            while path.len() < 4 {
-                let Value::Dict(id) = current else { break };
-                let d = arena.dict(id);
-                if d.items.iter().any(|(_, v)| v.is_tensor()) {
-                    break; // holds weights directly: this is the state dict
-                }
-                let Some((name, v)) = WRAPPERS.iter().find_map(|w| {
-                    d.get_str(w)
-                        .filter(|v| tensor_bearing(arena, v))
-                        .map(|v| (*w, v.clone()))
-                }) else {
-                    break;
-                };
-                path.push(name.to_string());
-                current = v;
-            }
-            (current, path)
-        }
+        None => find_wrapped(arena, root),
     };
-
-    let top = path
-        .first()
-        .map(|p| p.split('.').next().unwrap_or(p).to_string());
-    let (skipped, alternatives) = match &top {
-        Some(top) => {
-            let skipped = root_dict
-                .items
-                .iter()
-                .map(|(k, _)| key_text(arena, k))
-                .filter(|k| k != top)
-                .collect();
-            let alternatives = WRAPPERS
-                .iter()
-                .filter(|w| *w != top)
-                .filter(|w| {
-                    root_dict
-                        .get_str(w)
-                        .is_some_and(|v| tensor_bearing(arena, v))
-                })
-                .map(|w| w.to_string())
-                .collect();
-            (skipped, alternatives)
-        }
+    let (skipped, alternatives) = match path.first() {
+        Some(top) => others(arena, root_dict, top.split('.').next().unwrap_or(top)),
         None => (Vec::new(), Vec::new()),
     };
 
@@ -181,6 +138,49 @@ pub(crate) fn select(arena: &Arena, root: &Value, entry: Option<&str>) -> Result
         skipped,
         alternatives,
     })
+}
+
+/// The weights under the conventional wrapper keys, followed down while a dict holds no
+/// tensor itself: a checkpoint may nest one wrapper in another
+/// (`{"state_dict": {"model": ...}}`). Returns them and the keys followed.
+fn find_wrapped(arena: &Arena, root: &Value) -> (Value, Vec<String>) {
+    let mut current = root.clone();
+    let mut path = Vec::new();
+    while path.len() < 4 {
+        let Value::Dict(id) = current else { break };
+        let d = arena.dict(id);
+        if d.items.iter().any(|(_, v)| v.is_tensor()) {
+            break; // holds weights directly: this is the state dict
+        }
+        let Some((name, v)) = WRAPPERS.iter().find_map(|w| {
+            d.get_str(w)
+                .filter(|v| tensor_bearing(arena, v))
+                .map(|v| (*w, v.clone()))
+        }) else {
+            break;
+        };
+        path.push(name.to_string());
+        current = v;
+    }
+    (current, path)
+}
+
+/// The top-level keys other than `top` (skipped), and the other wrapper keys that hold
+/// weights too (alternatives for `--entry`).
+fn others(arena: &Arena, root: &Dict, top: &str) -> (Vec<String>, Vec<String>) {
+    let skipped = root
+        .items
+        .iter()
+        .map(|(k, _)| key_text(arena, k))
+        .filter(|k| k != top)
+        .collect();
+    let alternatives = WRAPPERS
+        .iter()
+        .filter(|w| **w != top)
+        .filter(|w| root.get_str(w).is_some_and(|v| tensor_bearing(arena, v)))
+        .map(|w| w.to_string())
+        .collect();
+    (skipped, alternatives)
 }
 
 /// `--entry NAME`: a top-level key, or a dotted path through nested dicts.

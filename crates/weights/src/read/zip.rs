@@ -59,37 +59,7 @@ fn bad(reason: impl Into<String>) -> Fault {
 
 impl Archive {
     pub(crate) fn open(src: &Source) -> Result<Archive, Fault> {
-        let len = src.len();
-        // The end record is 22 bytes plus a comment of at most 65535.
-        let tail_len = len.min(22 + 65535);
-        let tail = src.read_vec(len - tail_len, tail_len, "zip end record")?;
-        let pos = (0..tail.len().saturating_sub(21))
-            .rev()
-            .find(|&i| u32_at(&tail, i) == EOCD_SIG)
-            .ok_or_else(|| bad("no end-of-central-directory record (truncated?)"))?;
-        let eocd_offset = len - tail_len + pos as u64;
-        let eocd = &tail[pos..];
-        let mut count = u64::from(u16_at(eocd, 10));
-        let mut cd_size = u64::from(u32_at(eocd, 12));
-        let mut cd_offset = u64::from(u32_at(eocd, 16));
-
-        if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
-            let locator_at = eocd_offset
-                .checked_sub(20)
-                .ok_or_else(|| bad("zip64 locator missing"))?;
-            let locator = src.read_vec(locator_at, 20, "zip64 locator")?;
-            if u32_at(&locator, 0) != EOCD64_LOCATOR_SIG {
-                return Err(bad("zip64 locator missing"));
-            }
-            let eocd64 = src.read_vec(u64_at(&locator, 8), 56, "zip64 end record")?;
-            if u32_at(&eocd64, 0) != EOCD64_SIG {
-                return Err(bad("zip64 end record has the wrong signature"));
-            }
-            count = u64_at(&eocd64, 32);
-            cd_size = u64_at(&eocd64, 40);
-            cd_offset = u64_at(&eocd64, 48);
-        }
-
+        let (count, cd_size, cd_offset) = central_directory_location(src)?;
         let cd = src.read_vec(cd_offset, cd_size, "zip central directory")?;
         // Every entry takes at least CENTRAL_LEN bytes, which bounds a hostile count.
         if count > (cd.len() / CENTRAL_LEN) as u64 {
@@ -101,62 +71,11 @@ impl Archive {
         let mut by_name = HashMap::with_capacity(count as usize);
         let mut at = 0usize;
         for _ in 0..count {
-            let head = cd
-                .get(at..at + CENTRAL_LEN)
-                .ok_or_else(|| bad("central directory is cut short"))?;
-            if u32_at(head, 0) != CENTRAL_SIG {
-                return Err(bad("central directory entry has the wrong signature"));
+            let (entry, next) = central_entry(&cd, at)?;
+            if by_name.insert(entry.name.clone(), entries.len()).is_some() {
+                return Err(bad(format!("two records are named '{}'", entry.name)));
             }
-            let name_len = usize::from(u16_at(head, 28));
-            let extra_len = usize::from(u16_at(head, 30));
-            let comment_len = usize::from(u16_at(head, 32));
-            let name_at = at + CENTRAL_LEN;
-            let extra_at = name_at + name_len;
-            let next = extra_at + extra_len + comment_len;
-            let name = cd
-                .get(name_at..extra_at)
-                .ok_or_else(|| bad("central directory is cut short"))?;
-            let extra = cd
-                .get(extra_at..extra_at + extra_len)
-                .ok_or_else(|| bad("central directory is cut short"))?;
-            let name = String::from_utf8_lossy(name).into_owned();
-
-            let mut size = u64::from(u32_at(head, 24));
-            let mut compressed = u64::from(u32_at(head, 20));
-            let mut local_offset = u64::from(u32_at(head, 42));
-            if size == 0xFFFF_FFFF || compressed == 0xFFFF_FFFF || local_offset == 0xFFFF_FFFF {
-                let z = zip64_extra(extra).ok_or_else(|| {
-                    bad(format!(
-                        "entry '{name}' needs a zip64 field it does not have"
-                    ))
-                })?;
-                let mut k = 0;
-                let mut take = |field: &mut u64| -> Result<(), Fault> {
-                    if *field == 0xFFFF_FFFF {
-                        *field = z.get(k..k + 8).map(|s| u64_at(s, 0)).ok_or_else(|| {
-                            bad(format!("entry '{name}' has a short zip64 field"))
-                        })?;
-                        k += 8;
-                    }
-                    Ok(())
-                };
-                take(&mut size)?;
-                take(&mut compressed)?;
-                take(&mut local_offset)?;
-            }
-
-            if by_name.insert(name.clone(), entries.len()).is_some() {
-                return Err(bad(format!("two records are named '{name}'")));
-            }
-            entries.push(Entry {
-                name,
-                method: u16_at(head, 10),
-                flags: u16_at(head, 8),
-                crc32: u32_at(head, 16),
-                compressed,
-                size,
-                local_offset,
-            });
+            entries.push(entry);
             at = next;
         }
         Ok(Archive { entries, by_name })
@@ -213,6 +132,93 @@ impl Archive {
         check_crc(entry, &bytes)?;
         Ok(bytes)
     }
+}
+
+/// Entry count, size and offset of the central directory, from the end record (and its
+/// zip64 version when the plain one's fields overflow).
+fn central_directory_location(src: &Source) -> Result<(u64, u64, u64), Fault> {
+    let len = src.len();
+    // The end record is 22 bytes plus a comment of at most 65535.
+    let tail_len = len.min(22 + 65535);
+    let tail = src.read_vec(len - tail_len, tail_len, "zip end record")?;
+    let pos = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| u32_at(&tail, i) == EOCD_SIG)
+        .ok_or_else(|| bad("no end-of-central-directory record (truncated?)"))?;
+    let eocd_offset = len - tail_len + pos as u64;
+    let eocd = &tail[pos..];
+    let count = u64::from(u16_at(eocd, 10));
+    let cd_size = u64::from(u32_at(eocd, 12));
+    let cd_offset = u64::from(u32_at(eocd, 16));
+    if count != 0xFFFF && cd_size != 0xFFFF_FFFF && cd_offset != 0xFFFF_FFFF {
+        return Ok((count, cd_size, cd_offset));
+    }
+    let locator_at = eocd_offset
+        .checked_sub(20)
+        .ok_or_else(|| bad("zip64 locator missing"))?;
+    let locator = src.read_vec(locator_at, 20, "zip64 locator")?;
+    if u32_at(&locator, 0) != EOCD64_LOCATOR_SIG {
+        return Err(bad("zip64 locator missing"));
+    }
+    let eocd64 = src.read_vec(u64_at(&locator, 8), 56, "zip64 end record")?;
+    if u32_at(&eocd64, 0) != EOCD64_SIG {
+        return Err(bad("zip64 end record has the wrong signature"));
+    }
+    Ok((
+        u64_at(&eocd64, 32),
+        u64_at(&eocd64, 40),
+        u64_at(&eocd64, 48),
+    ))
+}
+
+/// The central directory entry at `at`, and where the next one starts.
+fn central_entry(cd: &[u8], at: usize) -> Result<(Entry, usize), Fault> {
+    let short = || bad("central directory is cut short");
+    let head = cd.get(at..at + CENTRAL_LEN).ok_or_else(short)?;
+    if u32_at(head, 0) != CENTRAL_SIG {
+        return Err(bad("central directory entry has the wrong signature"));
+    }
+    let name_len = usize::from(u16_at(head, 28));
+    let extra_len = usize::from(u16_at(head, 30));
+    let comment_len = usize::from(u16_at(head, 32));
+    let name_at = at + CENTRAL_LEN;
+    let extra_at = name_at + name_len;
+    let next = extra_at + extra_len + comment_len;
+    let name = cd.get(name_at..extra_at).ok_or_else(short)?;
+    let extra = cd.get(extra_at..extra_at + extra_len).ok_or_else(short)?;
+    let name = String::from_utf8_lossy(name).into_owned();
+
+    let mut size = u64::from(u32_at(head, 24));
+    let mut compressed = u64::from(u32_at(head, 20));
+    let mut local_offset = u64::from(u32_at(head, 42));
+    if size == 0xFFFF_FFFF || compressed == 0xFFFF_FFFF || local_offset == 0xFFFF_FFFF {
+        let z = zip64_extra(extra).ok_or_else(|| {
+            bad(format!(
+                "entry '{name}' needs a zip64 field it does not have"
+            ))
+        })?;
+        // The zip64 field holds, in this order, those of the three that overflowed.
+        let mut k = 0;
+        for field in [&mut size, &mut compressed, &mut local_offset] {
+            if *field == 0xFFFF_FFFF {
+                *field = z
+                    .get(k..k + 8)
+                    .map(|s| u64_at(s, 0))
+                    .ok_or_else(|| bad(format!("entry '{name}' has a short zip64 field")))?;
+                k += 8;
+            }
+        }
+    }
+    let entry = Entry {
+        name,
+        method: u16_at(head, 10),
+        flags: u16_at(head, 8),
+        crc32: u32_at(head, 16),
+        compressed,
+        size,
+        local_offset,
+    };
+    Ok((entry, next))
 }
 
 /// Compare a whole record against the CRC-32 the archive recorded. torch.save writes 0

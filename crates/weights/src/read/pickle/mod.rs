@@ -27,7 +27,7 @@ mod value;
 mod vm;
 
 use super::Fault;
-pub(crate) use value::{Arena, StorageRef, TensorRef, Value};
+pub(crate) use value::{Arena, Dict, StorageRef, TensorRef, Value};
 
 /// Turns a persistent id (the tuple torch.save writes in place of a storage) into a value.
 pub(crate) type PersistentLoad<'a> = dyn FnMut(&Value, &Arena) -> Result<Value, Fault> + 'a;
