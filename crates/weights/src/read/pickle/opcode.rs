@@ -15,7 +15,7 @@ macro_rules! family {
         }
 
         impl $name {
-            fn from_byte(b: u8) -> Option<Self> {
+            const fn from_byte(b: u8) -> Option<Self> {
                 match b {
                     $(x if x == $byte => Some(Self::$op),)+
                     _ => None,
@@ -161,22 +161,40 @@ pub(super) enum Opcode {
     Buffer(Buffer),
 }
 
+impl Opcode {
+    /// The opcode a byte stands for, looked up among the families.
+    const fn decode(b: u8) -> Option<Opcode> {
+        macro_rules! first_family {
+            ($($family:ident),+) => {
+                $(if let Some(op) = $family::from_byte(b) {
+                    return Some(Opcode::$family(op));
+                })+
+            };
+        }
+        first_family!(
+            Framing, Stack, Memo, Number, Text, Collection, Object, Persistent, Buffer
+        );
+        None
+    }
+}
+
+/// Every byte's opcode, worked out at compile time: decoding is one lookup per opcode.
+const OPCODES: [Option<Opcode>; 256] = {
+    let mut table = [None; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = Opcode::decode(b as u8);
+        b += 1;
+    }
+    table
+};
+
 impl TryFrom<u8> for Opcode {
     /// The byte, which is no opcode.
     type Error = u8;
 
     fn try_from(b: u8) -> Result<Self, u8> {
-        Framing::from_byte(b)
-            .map(Opcode::Framing)
-            .or_else(|| Stack::from_byte(b).map(Opcode::Stack))
-            .or_else(|| Memo::from_byte(b).map(Opcode::Memo))
-            .or_else(|| Number::from_byte(b).map(Opcode::Number))
-            .or_else(|| Text::from_byte(b).map(Opcode::Text))
-            .or_else(|| Collection::from_byte(b).map(Opcode::Collection))
-            .or_else(|| Object::from_byte(b).map(Opcode::Object))
-            .or_else(|| Persistent::from_byte(b).map(Opcode::Persistent))
-            .or_else(|| Buffer::from_byte(b).map(Opcode::Buffer))
-            .ok_or(b)
+        OPCODES[usize::from(b)].ok_or(b)
     }
 }
 
