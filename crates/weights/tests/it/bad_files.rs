@@ -24,6 +24,7 @@ fn truncated_files_fail_cleanly_at_every_offset() {
         ("legacy_basic.pt", 1),
         ("checkpoint_legacy.pt", 29),
         ("zip_nocrc.pt", 5),
+        ("py2_torch04.pt", 1),
     ] {
         let bytes = std::fs::read(fixture(name)).unwrap();
         assert!(read_mem(&bytes).is_ok(), "{name} itself must read");
@@ -127,6 +128,8 @@ fn mutated_files_never_panic() {
         "checkpoint_legacy.pt",
         "evil_os_system.pt",
         "evil_in_zip.pt",
+        "py2_torch04_checkpoint.pt",
+        "dtype_skipped_legacy.pt",
     ]
     .iter()
     .map(|n| (n.to_string(), std::fs::read(fixture(n)).unwrap()))
