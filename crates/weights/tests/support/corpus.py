@@ -149,7 +149,7 @@ def rebuild_lpips(path, version):
         items.append((key, tensor(s, 0, tuple(t.shape), tuple(t.stride()))))
     metadata = None
     if hasattr(sd, "_metadata"):
-        metadata = [(k, (lambda v: lambda p: p.dict(list(v.items())))(v)) for k, v in sd._metadata.items()]
+        metadata = [(k, old_torch.plain_dict(v)) for k, v in sd._metadata.items()]
     root = lambda p: p.ordered_dict(items, metadata=metadata)
     return old_torch.legacy_file(root, sorted(storages, key=lambda s: s.key)) == data
 

@@ -233,7 +233,7 @@ old_file("py2_torch03.pt", lambda p: p.ordered_dict([
 
 # PyTorch 0.4: _rebuild_tensor_v2, the state dict's _metadata set by BUILD afterwards.
 t04 = old_torch.tensor04
-metadata = [("", lambda p: p.dict([("version", 1)])), ("conv", lambda p: p.dict([("version", 1)]))]
+metadata = [(module, old_torch.plain_dict({"version": 1})) for module in ("", "conv")]
 old_file("py2_torch04.pt", lambda p: p.ordered_dict([
     ("conv.weight", t04(a, 0, (2, 3, 1, 1), (3, 1, 1, 1))),
     ("conv.bias", t04(b, 0, (2,), (1,), empty_hooks=True)),
@@ -243,7 +243,10 @@ old_file("py2_torch04.pt", lambda p: p.ordered_dict([
 param = old_torch.parameter04
 old_file("py2_torch04_checkpoint.pt", lambda p: p.dict([
     ("epoch", 7),
-    ("model", lambda q: q.dict([("w", param(t04(a, 0, (6,), (1,)))), ("b", param(t04(b, 0, (2,), (1,))))])),
+    ("model", lambda q: q.dict([
+        ("w", param(t04(a, 0, (6,), (1,)))),
+        ("b", param(t04(b, 0, (2,), (1,)))),
+    ])),
     ("state_dict_ema", lambda q: q.ordered_dict([("w", t04(c, 0, (6,), (1,)))], metadata=metadata)),
 ]), [a, b, c], entries=["model", "state_dict_ema"])
 sd_old = torch.load(path("py2_torch04.pt"), map_location="cpu", weights_only=True)
@@ -260,7 +263,8 @@ class SlotStateDict:
         return (OrderedDict, (), state, None, iter(self.items))
 
 
-torch.save(SlotStateDict([("w", torch.ones(2, 2)), ("b", torch.zeros(2))]), path("build_slot_state.pt"))
+slot_state = SlotStateDict([("w", torch.ones(2, 2)), ("b", torch.zeros(2))])
+torch.save(slot_state, path("build_slot_state.pt"))
 # torch's weights_only unpickler does not take this shape; the full one does.
 record("build_slot_state.pt", weights_only=False)
 
@@ -277,7 +281,8 @@ for dtype, t in unread.items():
     torch.save({"ok": torch.ones(1), "odd": t}, path(f"dtype_{dtype}.pt"))
     # The legacy format puts every storage's bytes back to back: the reader must step over
     # those it does not read to find the rest.
-    torch.save({"odd": t, "ok": torch.ones(1)}, path(f"dtype_{dtype}_legacy.pt"), _use_new_zipfile_serialization=False)
+    torch.save({"odd": t, "ok": torch.ones(1)}, path(f"dtype_{dtype}_legacy.pt"),
+               _use_new_zipfile_serialization=False)
 # Only an error where it is among the weights: here it sits in a skipped entry.
 skipped = {"extra": {"odd": unread["complex64"]}, "model": {"w": torch.ones(2)}}
 torch.save(skipped, path("dtype_skipped.pt"))
@@ -305,7 +310,8 @@ def legacy_storage_types(name):
 # Storage keys are addresses, stored in sorted order: save until the complex storage's bytes
 # come first, so that the reader has to step over them to find the weights.
 for _ in range(100):
-    skipped = {"extra": {"odd": torch.randn(2, dtype=torch.complex64)}, "model": {"w": torch.ones(2)}}
+    odd = torch.randn(2, dtype=torch.complex64)
+    skipped = {"extra": {"odd": odd}, "model": {"w": torch.ones(2)}}
     torch.save(skipped, path("dtype_skipped_legacy.pt"), _use_new_zipfile_serialization=False)
     if legacy_storage_types("dtype_skipped_legacy.pt")[0] == "ComplexFloatStorage":
         break

@@ -53,7 +53,8 @@ class Py2Pickle:
         self.memo[key] = i
 
     def glob(self, module, name):
-        self.memoized(("g", module, name), lambda: self.out.extend(b"c%s\n%s\n" % (module.encode(), name.encode())))
+        line = b"c%s\n%s\n" % (module.encode(), name.encode())
+        self.memoized(("g", module, name), lambda: self.out.extend(line))
 
     def str(self, s, share=True):
         data = s.encode("ascii")
@@ -158,8 +159,9 @@ class Storage:
         self.location = location
 
     def persistent_id(self, p):
-        p.tuple("storage", lambda q: q.glob("torch", "FloatStorage"), lambda q: q.str(self.key, share=False),
-                lambda q: q.str(self.location, share=False), Long(self.values.size), None)
+        p.tuple("storage", lambda q: q.glob("torch", "FloatStorage"),
+                lambda q: q.str(self.key, share=False), lambda q: q.str(self.location, share=False),
+                Long(self.values.size), None)
         p.out += b"Q"
 
 
@@ -191,6 +193,11 @@ def tensor04(storage, offset, size, stride, empty_hooks=False):
     return write
 
 
+def plain_dict(d):
+    """A dict of plain values (`{'version': 1}` in a state dict's _metadata)."""
+    return lambda p: p.dict(list(d.items()))
+
+
 def parameter04(tensor):
     """PyTorch 0.4's Parameter.__reduce_ex__: (Parameter, (data, requires_grad))."""
     return lambda p: p.reduce("torch.nn.parameter", "Parameter", tensor, True)
@@ -204,7 +211,8 @@ def header():
     version.value(PROTOCOL_VERSION)
     info = Py2Pickle()
     sizes = lambda p: p.dict([("int", 4), ("short", 2), ("long", 4)])
-    info.dict([("protocol_version", PROTOCOL_VERSION), ("type_sizes", sizes), ("little_endian", True)])
+    info.dict([("protocol_version", PROTOCOL_VERSION), ("type_sizes", sizes),
+               ("little_endian", True)])
     return magic.bytes() + version.bytes() + info.bytes()
 
 
