@@ -1,6 +1,6 @@
 // DOM wiring for the planner. Every number shown, drawn or downloaded comes from the wasm
 // module (the schedule crate); this file only moves strings between the form and Rust.
-import init, { Planner, start, panic_for_test, read_plan_file } from './pkg/lrplan_web.js';
+import init, { Planner, start, panic_for_test, read_plan_file, form_html } from './pkg/lrplan_web.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('plan-form');
@@ -47,28 +47,40 @@ function fillForm(fields) {
   }
 }
 
-/** Shows only the inputs that matter for the current choices. */
+/** An input's value as the form conditions spell it (a checkbox as "true"/"false"). */
+function valueOf(name) {
+  const el = form.elements.namedItem(name);
+  return el.type === 'checkbox' ? String(el.checked) : el.value;
+}
+
+/** Whether every `name=value` of a `data-when` / `data-enable-when` list holds. */
+function holds(conditions) {
+  return conditions.split(' ').every((c) => {
+    const at = c.indexOf('=');
+    return valueOf(c.slice(0, at)) === c.slice(at + 1);
+  });
+}
+
+/** Shows only the inputs that matter for the current choices (the form declares which). */
 function syncVisibility() {
-  const v = (name) => form.elements.namedItem(name);
-  const show = (key, on) => document.querySelectorAll(`[data-show="${key}"]`)
-    .forEach((el) => { if (el.hidden === on) el.hidden = !on; });
-  const custom = v('lr.limits').value === 'custom';
-  show('limits', true);
-  const [max, min] = Planner.default_limits(v('optimizer.kind').value);
-  for (const [name, auto] of [['lr.limit_max', max], ['lr.limit_min', min]]) {
-    if (v(name).disabled === custom) v(name).disabled = !custom;
-    if (v(name).placeholder !== auto) v(name).placeholder = auto;
+  for (const el of form.querySelectorAll('[data-when]')) {
+    const on = holds(el.dataset.when);
+    if (el.hidden === on) el.hidden = !on;
   }
-  const hint = `default for ${v('optimizer.kind').value}: max ${max}, min ${min}`;
-  if ($('limits-hint').textContent !== hint) $('limits-hint').textContent = hint;
-  show('freeze', v('phases.freeze').checked);
-  show('iteration', v('updates.per').value === 'iteration');
-  const byDataset = v('updates.source').value === 'dataset_size';
-  show('iters', !byDataset);
-  show('dataset', byDataset);
-  const stepField = v('decay.step_num').closest('.field');
-  const noSteps = v('decay.kind').value !== 'step';
-  if (stepField.hidden !== noSteps) stepField.hidden = noSteps;
+  for (const el of form.querySelectorAll('[data-enable-when]')) {
+    const on = holds(el.dataset.enableWhen);
+    if (el.disabled === on) el.disabled = !on;
+  }
+  // With automatic limits, the disabled inputs show the optimizer's defaults.
+  const kind = valueOf('optimizer.kind');
+  const [max, min] = Planner.default_limits(kind);
+  for (const [name, auto] of [['lr.limit_max', max], ['lr.limit_min', min]]) {
+    const el = form.elements.namedItem(name);
+    if (el.placeholder !== auto) el.placeholder = auto;
+  }
+  const hint = `default for ${kind}: max ${max}, min ${min}`;
+  const slot = $('lr.limits.hint');
+  if (slot.textContent !== hint) slot.textContent = hint;
 }
 
 let shownErrors = 0;
@@ -162,8 +174,8 @@ async function load(kind, fields) {
 }
 
 function loadFile(file) {
-  // The schedule crate's own plan-file reader, in the one wasm module the page loaded.
-  return load(`Loaded ${file.name}.`, async () => read_plan_file(await file.text()));
+  // The file's bytes, undecoded: the schedule crate decodes them as the CLI and trainer do.
+  return load(`Loaded ${file.name}.`, async () => read_plan_file(new Uint8Array(await file.arrayBuffer())));
 }
 
 function loadHash(kind, hash) {
@@ -243,6 +255,7 @@ async function main() {
   await init();
   start();
   planner = new Planner();
+  form.insertAdjacentHTML('afterbegin', form_html());
   window.lrplan = { planner, lastUpdateMs: 0, lastTableMs: 0, updates: 0, pending: false, panicForTest: panic_for_test };
   if (location.hash.length > 1) planner.load_hash(decodeURIComponent(location.hash.slice(1)));
   fillForm(planner.fields());

@@ -66,9 +66,11 @@ fn run(args: Args) -> Result<()> {
     }
     let plan = match &args.plan {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let bytes = std::fs::read(path)
                 .with_context(|| format!("cannot read plan file {}", path.display()))?;
-            plan_file::from_toml(&text).with_context(|| format!("{}", path.display()))?
+            // The bytes, not a string: the schedule crate decodes them as the page and the
+            // trainer do, so all three accept the same files.
+            plan_file::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?
         }
         None => Plan::default(),
     };

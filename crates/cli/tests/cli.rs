@@ -84,3 +84,27 @@ fn bad_input_names_the_file_and_field_and_fails_cleanly() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_plan_file_is_utf8_with_or_without_a_byte_order_mark() {
+    let dir = std::env::temp_dir().join(format!("lrplan-cli-bom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("plan.toml");
+    let path_str = path.to_str().unwrap();
+    std::fs::write(&path, "\u{feff}[lr]\r\ninit = 2e-3\r\n").unwrap();
+    let (ok, with_bom, err) = lrplan(&[path_str, "--format", "csv"]);
+    assert!(ok, "{err}");
+    std::fs::write(&path, "[lr]\ninit = 2e-3\n").unwrap();
+    let (_, without, _) = lrplan(&[path_str, "--format", "csv"]);
+    assert_eq!(with_bom, without);
+    let utf16: Vec<u8> = "\u{feff}[lr]\ninit = 2e-3\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(&path, utf16).unwrap();
+    let (ok, _, err) = lrplan(&[path_str]);
+    assert!(!ok);
+    assert!(err.contains("plan.toml") && err.contains("UTF-16"), "{err}");
+    assert!(!err.contains("panicked"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

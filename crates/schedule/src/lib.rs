@@ -13,10 +13,10 @@
 //!
 //! The layers, from the inside out: [`fit`] turns a batch size into fitted learning rates,
 //! [`curve`] holds the schedules, [`plan`] is the user's whole configuration with its
-//! validation, [`schedule`] compiles a plan into phases and answers "what is the lr at this
-//! step", [`table`] walks every step, [`envelope`] reduces millions of steps to what a chart can
-//! show, and [`plan_file`] reads and writes the TOML file the page downloads and the trainer
-//! reads.
+//! validation, [`fields`] describes each of its fields once, [`schedule`] compiles a plan into
+//! phases and answers "what is the lr at this step", [`table`] walks every step, [`envelope`]
+//! reduces millions of steps to what a chart can show, and [`plan_file`] reads and writes the
+//! TOML file the page downloads and the trainer reads.
 #![no_std]
 
 extern crate alloc;
@@ -25,6 +25,7 @@ pub mod crmath;
 pub mod curve;
 pub mod envelope;
 mod error;
+pub mod fields;
 pub mod fit;
 pub mod plan;
 pub mod plan_file;

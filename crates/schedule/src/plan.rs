@@ -10,6 +10,27 @@ use alloc::vec::Vec;
 use crate::error::{PlanError, Violation};
 use crate::fit::Limits;
 
+/// The plan-file names of a kind, and the conversions both ways. Variants are listed in
+/// declaration order, so `ALL[i] as usize == i` and a kind's index is its position in `NAMES`
+/// (the field table stores kinds by index).
+macro_rules! named {
+    ($kind:ident: $($variant:ident = $name:literal),+) => {
+        impl $kind {
+            pub const ALL: [$kind; [$($name),+].len()] = [$($kind::$variant),+];
+            /// How the plan file and the page spell each kind, in the order of `ALL`.
+            pub const NAMES: [&'static str; [$($name),+].len()] = [$($name),+];
+
+            pub fn name(self) -> &'static str {
+                Self::NAMES[self as usize]
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::NAMES.iter().position(|n| *n == name).map(|i| Self::ALL[i])
+            }
+        }
+    };
+}
+
 /// The optimizer the plan is for. It picks the default fitting limits; the trainer also builds
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,21 +46,7 @@ pub enum OptimizerKind {
     AdamW,
 }
 
-impl OptimizerKind {
-    pub const ALL: [OptimizerKind; 3] = [Self::Sgd, Self::Adam, Self::AdamW];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Sgd => "sgd",
-            Self::Adam => "adam",
-            Self::AdamW => "adamw",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
-    }
-}
+named!(OptimizerKind: Sgd = "sgd", Adam = "adam", AdamW = "adamw");
 
 /// Which schedule the learning rate follows after fitting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,22 +60,7 @@ pub enum DecayKind {
     Constant,
 }
 
-impl DecayKind {
-    pub const ALL: [DecayKind; 4] = [Self::Cos, Self::Step, Self::Linear, Self::Constant];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Cos => "cos",
-            Self::Step => "step",
-            Self::Linear => "linear",
-            Self::Constant => "constant",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
-    }
-}
+named!(DecayKind: Cos = "cos", Step = "step", Linear = "linear", Constant = "constant");
 
 /// How often the learning rate is written into the optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +73,8 @@ pub enum UpdateUnit {
     /// Before every iteration, at `t = epoch + i / iters_per_epoch`.
     Iteration,
 }
+
+named!(UpdateUnit: Epoch = "epoch", Iteration = "iteration");
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -3,8 +3,6 @@
 
 use lrplan_schedule::{Plan, Schedule};
 
-use crate::inputs::unit_name;
-
 /// A plan the user pinned to compare against.
 #[derive(Debug, Clone)]
 pub struct Pinned {
@@ -34,6 +32,6 @@ pub fn describe(plan: &Plan) -> String {
         plan.lr.init,
         batches,
         plan.epochs.total,
-        unit_name(plan.updates.per)
+        plan.updates.per.name()
     )
 }

@@ -18,9 +18,9 @@ pub fn table_csv(schedule: &Schedule) -> String {
     table::to_csv(schedule)
 }
 
-/// Reads a plan file into form values; a file the trainer would refuse is refused here too,
-/// with the schedule crate's message.
-pub fn import(text: &str) -> Result<crate::inputs::Form, crate::error::WebError> {
-    let plan = plan_file::from_toml(text)?;
+/// Reads a plan file's bytes into form values, through `plan_file::from_bytes` as the CLI and
+/// the trainer do: a file they would refuse is refused here too, with the same message.
+pub fn import(bytes: &[u8]) -> Result<crate::inputs::Form, crate::error::WebError> {
+    let plan = plan_file::from_bytes(bytes)?;
     Ok(crate::inputs::Form::of(&plan))
 }

@@ -1,117 +1,151 @@
 //! The form: one text value per input, named by the plan-file field path (`lr.init`), turned
 //! into a [`Plan`] and back.
 //!
+//! The inputs are the schedule crate's field table ([`FIELDS`]) in its order, plus two
+//! page-only switches ([`SWITCHES`]) with no plan-file key: `lr.limits` (auto/custom) and
+//! `updates.source` (iters_per_epoch/dataset_size), which decide which optional fields are set.
+//! A new plan field therefore needs no edit here, nor in the page ([`crate::form`]).
+//!
 //! The page sends raw strings rather than numbers so that what the user typed reaches Rust
 //! untouched: Rust's float parser rounds exactly like the TOML reader the trainer uses, so
-//! "0.01" in the form and `init = 0.01` in the plan file are the same bits. Two inputs are
-//! page-only switches with no plan-file key: `lr.limits` (auto/custom) and `updates.source`
-//! (iters_per_epoch/dataset_size); they decide which optional plan fields are set.
+//! "0.01" in the form and `init = 0.01` in the plan file are the same bits.
 
-use lrplan_schedule::plan::{
-    DecaySettings, EpochSettings, LrSettings, OptimizerSettings, PhaseSettings, UpdateSettings,
-};
-use lrplan_schedule::{DecayKind, OptimizerKind, Plan, UpdateUnit};
+use lrplan_schedule::Plan;
+use lrplan_schedule::fields::{self, FIELDS, Field, Kind, Value};
 
 use crate::error::WebError;
 
-/// Every input of the form, in page order. Names are plan-file paths except the two switches.
-pub const FIELDS: [&str; 25] = [
-    "optimizer.kind",
-    "optimizer.momentum",
-    "optimizer.weight_decay",
-    "lr.init",
-    "lr.min",
-    "lr.nbs",
-    "lr.limits",
-    "lr.limit_max",
-    "lr.limit_min",
-    "decay.kind",
-    "decay.warmup_iters_ratio",
-    "decay.warmup_lr_ratio",
-    "decay.no_aug_iter_ratio",
-    "decay.step_num",
-    "epochs.total",
-    "epochs.start",
-    "phases.freeze",
-    "phases.freeze_epochs",
-    "phases.freeze_batch_size",
-    "phases.unfreeze_batch_size",
-    "updates.per",
-    "updates.source",
-    "updates.iters_per_epoch",
-    "updates.dataset_size",
-    "updates.drop_last",
+/// A page-only input: it picks which of some optional plan fields the form sets.
+pub struct Switch {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// `(value, text)` of each option; the first is shown for a plan that sets none of the
+    /// controlled fields.
+    pub options: &'static [(&'static str, &'static str)],
+    /// `(field path, option)`: the field is in use while the switch is on that option. The
+    /// switch stands just before the first of these fields on the page.
+    pub controls: &'static [(&'static str, &'static str)],
+    /// Whether a field not in use is hidden (otherwise it is only disabled).
+    pub hides: bool,
+}
+
+pub const SWITCHES: [Switch; 2] = [
+    Switch {
+        name: "lr.limits",
+        label: "fit limits",
+        options: &[("auto", "auto (optimizer default)"), ("custom", "custom")],
+        controls: &[("lr.limit_max", "custom"), ("lr.limit_min", "custom")],
+        hides: false,
+    },
+    Switch {
+        name: "updates.source",
+        label: "iterations per epoch from",
+        options: &[
+            ("iters_per_epoch", "a fixed count"),
+            ("dataset_size", "dataset size ÷ batch"),
+        ],
+        controls: &[
+            ("updates.iters_per_epoch", "iters_per_epoch"),
+            ("updates.dataset_size", "dataset_size"),
+            ("updates.drop_last", "dataset_size"),
+        ],
+        hides: true,
+    },
 ];
 
-/// Form values, one per entry of [`FIELDS`], in that order.
+impl Switch {
+    /// The option a plan implies: the first whose optional fields the plan sets.
+    fn value_for(&self, plan: &Plan) -> &'static str {
+        let sets = |option: &str| {
+            self.controls.iter().any(|(path, on)| {
+                *on == option
+                    && fields::find(path).is_some_and(|f| f.optional() && f.get(plan).is_some())
+            })
+        };
+        let mut options = self.options.iter().map(|(value, _)| *value);
+        options.find(|o| sets(o)).unwrap_or(self.options[0].0)
+    }
+
+    /// The option under which `field` is in use, if this switch controls it.
+    pub fn option_for(&self, field: &str) -> Option<&'static str> {
+        self.controls
+            .iter()
+            .find(|(path, _)| *path == field)
+            .map(|(_, on)| *on)
+    }
+}
+
+/// The switch that controls `field`, with the option that puts the field in use.
+pub fn switch_of(field: &str) -> Option<(&'static Switch, &'static str)> {
+    SWITCHES
+        .iter()
+        .find_map(|s| s.option_for(field).map(|on| (s, on)))
+}
+
+/// One input of the page.
+#[derive(Clone, Copy)]
+pub enum Input {
+    Field(&'static Field),
+    Switch(&'static Switch),
+}
+
+impl Input {
+    pub fn name(self) -> &'static str {
+        match self {
+            Input::Field(f) => f.path,
+            Input::Switch(s) => s.name,
+        }
+    }
+}
+
+/// Every input in page order: the fields in table order, each switch just before the first
+/// field it controls.
+pub fn inputs() -> impl Iterator<Item = Input> {
+    FIELDS.iter().flat_map(|f| {
+        let switch = SWITCHES
+            .iter()
+            .find(|s| s.controls.first().is_some_and(|(path, _)| *path == f.path));
+        switch
+            .map(Input::Switch)
+            .into_iter()
+            .chain([Input::Field(f)])
+    })
+}
+
+/// Form values, one per input, in page order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Form([String; FIELDS.len()]);
+pub struct Form(Vec<(&'static str, String)>);
 
 impl Form {
     /// The form showing `plan`.
     pub fn of(plan: &Plan) -> Form {
-        let (o, lr, d, e, p, u) = (
-            &plan.optimizer,
-            &plan.lr,
-            &plan.decay,
-            &plan.epochs,
-            &plan.phases,
-            &plan.updates,
-        );
-        let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
-        let custom = lr.limit_max.is_some() || lr.limit_min.is_some();
-        let source = if u.iters_per_epoch.is_none() && u.dataset_size.is_some() {
-            "dataset_size"
-        } else {
-            "iters_per_epoch"
-        };
-        let values: [String; FIELDS.len()] = [
-            o.kind.name().into(),
-            o.momentum.to_string(),
-            o.weight_decay.to_string(),
-            lr.init.to_string(),
-            lr.min.to_string(),
-            lr.nbs.to_string(),
-            if custom { "custom" } else { "auto" }.into(),
-            opt(lr.limit_max),
-            opt(lr.limit_min),
-            d.kind.name().into(),
-            d.warmup_iters_ratio.to_string(),
-            d.warmup_lr_ratio.to_string(),
-            d.no_aug_iter_ratio.to_string(),
-            d.step_num.to_string(),
-            e.total.to_string(),
-            e.start.to_string(),
-            p.freeze.to_string(),
-            p.freeze_epochs.to_string(),
-            p.freeze_batch_size.to_string(),
-            p.unfreeze_batch_size.to_string(),
-            unit_name(u.per).into(),
-            source.into(),
-            u.iters_per_epoch.map(|n| n.to_string()).unwrap_or_default(),
-            u.dataset_size.map(|n| n.to_string()).unwrap_or_default(),
-            u.drop_last.to_string(),
-        ];
-        Form(values)
+        let values = inputs().map(|input| {
+            let value = match input {
+                Input::Field(f) => f.get(plan).map(text).unwrap_or_default(),
+                Input::Switch(s) => s.value_for(plan).to_owned(),
+            };
+            (input.name(), value)
+        });
+        Form(values.collect())
     }
 
-    /// Sets one field; unknown names are ignored (an old link may carry a removed field).
+    /// Sets one input; unknown names are ignored (an old link may carry a removed field).
     pub fn set(&mut self, name: &str, value: &str) {
-        if let Some(i) = FIELDS.iter().position(|&f| f == name) {
-            self.0[i] = value.to_owned();
+        if let Some((_, v)) = self.0.iter_mut().find(|(n, _)| *n == name) {
+            value.clone_into(v);
         }
     }
 
     pub fn get(&self, name: &str) -> &str {
-        FIELDS
+        self.0
             .iter()
-            .position(|&f| f == name)
-            .map_or("", |i| self.0[i].as_str())
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
     }
 
     /// `(name, value)` in page order.
     pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        FIELDS.into_iter().zip(self.0.iter().map(String::as_str))
+        self.0.iter().map(|(n, v)| (*n, v.as_str()))
     }
 
     /// The URL fragment for this form: only the fields that differ from the default plan, so
@@ -139,177 +173,84 @@ impl Form {
 
     /// Reads the plan. Only the form's own parsing is checked here (is it a number?); the
     /// plan's rules are the schedule crate's, applied afterwards by [`Plan::validate`].
-    /// Every unreadable field is reported, not just the first.
+    /// Every unreadable input is reported, not just the first.
     pub fn to_plan(&self) -> Result<Plan, Vec<WebError>> {
-        let mut r = Reader {
-            form: self,
-            errors: Vec::new(),
-        };
-        let custom_limits = r.choice("lr.limits", &["auto", "custom"]) == Some(1);
-        let by_dataset =
-            r.choice("updates.source", &["iters_per_epoch", "dataset_size"]) == Some(1);
-        let plan = Plan {
-            optimizer: OptimizerSettings {
-                kind: r
-                    .named("optimizer.kind", OptimizerKind::from_name)
-                    .unwrap_or_default(),
-                momentum: r.float("optimizer.momentum"),
-                weight_decay: r.float("optimizer.weight_decay"),
-            },
-            lr: LrSettings {
-                init: r.float("lr.init"),
-                min: r.float("lr.min"),
-                nbs: r.int("lr.nbs"),
-                limit_max: custom_limits
-                    .then(|| r.optional_float("lr.limit_max"))
-                    .flatten(),
-                limit_min: custom_limits
-                    .then(|| r.optional_float("lr.limit_min"))
-                    .flatten(),
-            },
-            decay: DecaySettings {
-                kind: r
-                    .named("decay.kind", DecayKind::from_name)
-                    .unwrap_or_default(),
-                warmup_iters_ratio: r.float("decay.warmup_iters_ratio"),
-                warmup_lr_ratio: r.float("decay.warmup_lr_ratio"),
-                no_aug_iter_ratio: r.float("decay.no_aug_iter_ratio"),
-                step_num: r.int("decay.step_num"),
-            },
-            epochs: EpochSettings {
-                total: r.int("epochs.total"),
-                start: r.int("epochs.start"),
-            },
-            phases: PhaseSettings {
-                freeze: r.flag("phases.freeze"),
-                freeze_epochs: r.int("phases.freeze_epochs"),
-                freeze_batch_size: r.int("phases.freeze_batch_size"),
-                unfreeze_batch_size: r.int("phases.unfreeze_batch_size"),
-            },
-            updates: UpdateSettings {
-                per: r.named("updates.per", unit_from_name).unwrap_or_default(),
-                iters_per_epoch: (!by_dataset)
-                    .then(|| r.optional_int("updates.iters_per_epoch"))
-                    .flatten(),
-                dataset_size: by_dataset
-                    .then(|| r.optional_int("updates.dataset_size"))
-                    .flatten(),
-                drop_last: r.flag("updates.drop_last"),
-            },
-        };
-        if r.errors.is_empty() {
+        let mut plan = Plan::default();
+        let mut errors = Vec::new();
+        for input in inputs() {
+            let text = self.get(input.name()).trim();
+            let read = match input {
+                Input::Switch(s) => check_switch(s, text),
+                Input::Field(f) if !self.in_use(f) && f.optional() => f.set(&mut plan, None),
+                Input::Field(f) => value(f, text).and_then(|v| {
+                    f.set(&mut plan, v).map_err(|rule| match text {
+                        "" => rule,
+                        _ => format!("{rule} (got \"{text}\")"),
+                    })
+                }),
+            };
+            if let Err(message) = read {
+                errors.push(WebError::Field {
+                    field: input.name(),
+                    message,
+                });
+            }
+        }
+        if errors.is_empty() {
             Ok(plan)
         } else {
-            Err(r.errors)
+            Err(errors)
         }
+    }
+
+    /// Whether `field`'s switch (if any) puts it in use; a field not in use and optional is
+    /// left absent, whatever its input still holds.
+    fn in_use(&self, field: &Field) -> bool {
+        switch_of(field.path).is_none_or(|(s, on)| self.get(s.name) == on)
     }
 }
 
-pub fn unit_name(u: UpdateUnit) -> &'static str {
-    match u {
-        UpdateUnit::Epoch => "epoch",
-        UpdateUnit::Iteration => "iteration",
+/// A field's value as the form shows it; floats in Rust's shortest round-trip form.
+fn text(value: Value) -> String {
+    match value {
+        Value::Float(x) => x.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Choice(name) => name.to_owned(),
     }
 }
 
-fn unit_from_name(s: &str) -> Option<UpdateUnit> {
-    match s {
-        "epoch" => Some(UpdateUnit::Epoch),
-        "iteration" => Some(UpdateUnit::Iteration),
-        _ => None,
+/// The value an input's text stands for; empty is absent.
+fn value(field: &Field, text: &str) -> Result<Option<Value>, String> {
+    if text.is_empty() {
+        return Ok(None);
     }
+    let value = match field.kind() {
+        Kind::Float => text.parse().ok().map(Value::Float),
+        Kind::Int { .. } => text.parse().ok().map(Value::Int),
+        Kind::Bool => text.parse().ok().map(Value::Bool),
+        Kind::Choice(names) => names.iter().find(|n| **n == text).map(|n| Value::Choice(n)),
+    };
+    let rule = match field.kind() {
+        Kind::Int { .. } => "must be a whole number of at least 0".into(),
+        other => format!("must be {}", other.describe()),
+    };
+    value
+        .map(Some)
+        .ok_or_else(|| format!("{rule} (got \"{text}\")"))
 }
 
-/// Parses fields one by one, collecting what cannot be read; unreadable values become a
-/// placeholder that is never used because the plan is then refused.
-struct Reader<'a> {
-    form: &'a Form,
-    errors: Vec<WebError>,
-}
-
-impl Reader<'_> {
-    fn fail(&mut self, field: &'static str, message: impl Into<String>) {
-        self.errors.push(WebError::Field {
-            field,
-            message: message.into(),
-        });
-    }
-
-    fn text(&self, field: &'static str) -> &str {
-        self.form.get(field).trim()
-    }
-
-    fn float(&mut self, field: &'static str) -> f64 {
-        self.optional_float(field).unwrap_or_else(|| {
-            if self.text(field).is_empty() {
-                self.fail(field, "is required");
-            }
-            0.0
-        })
-    }
-
-    /// Empty means absent; anything else must be a number.
-    fn optional_float(&mut self, field: &'static str) -> Option<f64> {
-        self.optional(field, "must be a number")
-    }
-
-    fn int<T: std::str::FromStr + Default>(&mut self, field: &'static str) -> T {
-        if self.text(field).is_empty() {
-            self.fail(field, "is required");
-            return T::default();
-        }
-        self.optional_int(field).unwrap_or_default()
-    }
-
-    fn optional_int<T: std::str::FromStr>(&mut self, field: &'static str) -> Option<T> {
-        self.optional(field, "must be a whole number of at least 0")
-    }
-
-    /// Empty means absent; anything else must parse as `T`, or `rule` is reported.
-    fn optional<T: std::str::FromStr>(&mut self, field: &'static str, rule: &str) -> Option<T> {
-        let text = self.text(field);
-        if text.is_empty() {
-            return None;
-        }
-        match text.parse::<T>() {
-            Ok(x) => Some(x),
-            Err(_) => {
-                let msg = format!("{rule} (got \"{text}\")");
-                self.fail(field, msg);
-                None
-            }
-        }
-    }
-
-    fn flag(&mut self, field: &'static str) -> bool {
-        match self.text(field) {
-            "true" => true,
-            "false" => false,
-            other => {
-                let msg = format!("must be true or false (got \"{other}\")");
-                self.fail(field, msg);
-                false
-            }
-        }
-    }
-
-    fn named<T>(&mut self, field: &'static str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
-        let text = self.text(field).to_owned();
-        let v = parse(&text);
-        if v.is_none() {
-            self.fail(field, format!("is not a known choice (got \"{text}\")"));
-        }
-        v
-    }
-
-    fn choice(&mut self, field: &'static str, options: &[&str]) -> Option<usize> {
-        self.named(field, |s| options.iter().position(|o| *o == s))
+fn check_switch(switch: &Switch, text: &str) -> Result<(), String> {
+    match switch.options.iter().any(|(value, _)| *value == text) {
+        true => Ok(()),
+        false => Err(format!("is not a known choice (got \"{text}\")")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lrplan_schedule::{DecayKind, UpdateUnit};
 
     #[test]
     fn default_form_reads_back_to_the_default_plan() {
@@ -344,5 +285,46 @@ mod tests {
             })
             .collect();
         assert_eq!(fields, ["lr.init", "epochs.total"]);
+    }
+
+    #[test]
+    fn every_field_and_switch_is_an_input_once_in_table_order() {
+        let names: Vec<&str> = inputs().map(Input::name).collect();
+        let fields: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| fields::find(n).is_some())
+            .collect();
+        let table: Vec<&str> = FIELDS.iter().map(|f| f.path).collect();
+        assert_eq!(fields, table);
+        assert_eq!(names.len(), FIELDS.len() + SWITCHES.len());
+        for s in &SWITCHES {
+            for (path, on) in s.controls {
+                assert!(fields::find(path).is_some(), "{}: no field {path}", s.name);
+                assert!(s.options.iter().any(|(v, _)| v == on), "{}: {on}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_switch_turned_off_leaves_its_fields_absent() {
+        let mut form = Form::of(&Plan::default());
+        form.set("lr.limit_max", "0.5");
+        assert_eq!(form.to_plan().unwrap().lr.limit_max, None);
+        form.set("lr.limits", "custom");
+        assert_eq!(form.to_plan().unwrap().lr.limit_max, Some(0.5));
+        form.set("lr.limits", "sometimes");
+        assert!(form.to_plan().is_err());
+    }
+
+    #[test]
+    fn whole_numbers_beyond_the_fields_type_are_refused() {
+        let mut form = Form::of(&Plan::default());
+        form.set("lr.nbs", "4294967296");
+        let errors = form.to_plan().unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "lr.nbs must be at most 4294967295 (got \"4294967296\")"
+        );
     }
 }

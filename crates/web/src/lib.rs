@@ -8,13 +8,13 @@
 //!
 //! * [`inputs`]: form values (named by plan-file field, `lr.init`) to a `Plan`, and back; the
 //!   URL hash.
+//! * [`form`]: the form's HTML, written from the schedule crate's field table at start-up.
 //! * [`chart`]: the curve with plotters on a HiDPI canvas, from the crate's per-pixel envelope
 //!   so a 3-million-step plan redraws in milliseconds.
 //! * [`report`]: fitted rates and why, warm-up, tail, boundary, the per-epoch table.
 //! * [`compare`]: a pinned plan drawn under the current one.
 //! * [`export`]: the plan file and CSV table, written by the schedule crate's own writers, and
-//!   the plan-file reader (the schedule crate's own small TOML reader, a few KB of wasm, so it
-//!   ships in the one module the page loads).
+//!   the plan-file reader (`plan_file::from_bytes`, the one the CLI and the trainer use).
 //! * [`error`]: the one error type.
 //!
 //! The page's JavaScript (`web/app.js`) only wires DOM events to [`Planner`] and inserts what it
@@ -25,6 +25,7 @@ pub mod chart;
 pub mod compare;
 pub mod error;
 pub mod export;
+pub mod form;
 pub mod inputs;
 mod planner;
 pub mod report;
@@ -68,12 +69,19 @@ pub struct FieldValue {
     pub value: String,
 }
 
-/// Reads a plan file (`plan_file::from_toml`) into form values; a file the trainer would refuse
-/// is refused with the schedule crate's message. The page's import (file picker, drag-and-drop)
-/// calls this.
+/// Reads a plan file's bytes (`plan_file::from_bytes`) into form values; a file the trainer
+/// would refuse is refused with the schedule crate's message. The page's import (file picker,
+/// drag-and-drop) passes the file's bytes undecoded, so it accepts exactly what the CLI and
+/// the trainer accept.
 #[wasm_bindgen]
-pub fn read_plan_file(text: &str) -> Result<Vec<FieldValue>, JsValue> {
-    Ok(fields_of(&export::import(text)?))
+pub fn read_plan_file(bytes: &[u8]) -> Result<Vec<FieldValue>, JsValue> {
+    Ok(fields_of(&export::import(bytes)?))
+}
+
+/// The form's inputs as HTML (`form::html`), inserted by the page before it fills them.
+#[wasm_bindgen]
+pub fn form_html() -> String {
+    form::html()
 }
 
 /// The form's values as the page receives them.

@@ -107,7 +107,7 @@ impl Planner {
     /// Loads a plan file. A file the trainer would refuse is refused with the schedule crate's
     /// message and the form is left unchanged.
     pub fn load_plan_file(&mut self, text: &str) -> Result<(), JsValue> {
-        self.form = export::import(text)?;
+        self.form = export::import(text.as_bytes())?;
         self.recompile();
         Ok(())
     }
@@ -425,7 +425,7 @@ mod tests {
                 .iter()
                 .any(|f| f.name == "decay.kind" && f.value == "step")
         );
-        let err = export::import("[decay]\nkind = \"cosine\"\n").unwrap_err();
+        let err = export::import(b"[decay]\nkind = \"cosine\"\n").unwrap_err();
         assert_eq!(
             err.to_string(),
             "plan file: line 2: decay.kind must be one of cos, step, linear, constant (got \"cosine\")"
