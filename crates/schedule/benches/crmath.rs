@@ -41,6 +41,13 @@ fn report(what: &str, ours: f64, theirs: f64) {
     );
 }
 
+/// Microseconds per call of the exact fallbacks alone (what a hard case costs).
+fn report_exact(cos_args: &[f64], pow_args: &[(f64, f64)]) {
+    let cos = time(&cos_args[..N / 100], crmath::exact::cos) / 1e3;
+    let pow = time(&pow_args[..N / 100], |(x, y)| crmath::exact::pow(x, y)) / 1e3;
+    println!("exact fallback alone: cos {cos:.1} us, pow {pow:.1} us per call");
+}
+
 fn main() {
     // The cosine decay's arguments: π (t - w) / (total - w - n) over [0, π].
     let cos_args: Vec<f64> = (0..N).map(|i| std::f64::consts::PI * unit(i)).collect();
@@ -58,13 +65,16 @@ fn main() {
         time(&rate_args, |(x, y)| crmath::pow(x, y)),
         time(&rate_args, |(x, y)| libm::pow(x, y)),
     );
-    // Its powers: rate^floor(t / step_size).
-    let step_args: Vec<(f64, f64)> = (0..N)
-        .map(|i| (0.05 + 0.95 * unit(i), (i % 1000) as f64))
+    // Its powers rate^floor(t / step_size), from rate^0 = 1 down to rate^(k-1) = min / lr.
+    let step_args: Vec<(f64, f64)> = rate_args
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, y))| (crmath::pow(x, y), (i % (1 + i % 1000)) as f64))
         .collect();
     report(
-        "pow(r, n), r in (0.05, 1), n in 0..1000",
+        "pow(r, n), r = the above, n in 0..k",
         time(&step_args, |(x, y)| crmath::pow(x, y)),
         time(&step_args, |(x, y)| libm::pow(x, y)),
     );
+    report_exact(&cos_args, &rate_args);
 }

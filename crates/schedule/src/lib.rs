@@ -4,8 +4,9 @@
 //! the value a person plans for a step is, bit for bit, the value the trainer applies at that
 //! step. That promise rests on three rules kept here:
 //!
-//! * `#![no_std]` and every transcendental through the `libm` crate: no platform math, so
-//!   x86-64 and wasm32 round identically.
+//! * `#![no_std]`, no platform math, and every operation correctly rounded: `cos` and `pow` are
+//!   [`crmath`]'s, the double nearest to the exact value, so x86-64 and wasm32 round
+//!   identically, and as any correct implementation of the contract would.
 //! * Schedules are pure functions of the step ([`Curve::at`]); a resumed run gets the same value
 //!   by construction, with no hidden state to restore.
 //! * Every floating-point expression follows the contract (`shared/spec/schedule.md`) operation

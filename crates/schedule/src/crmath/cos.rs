@@ -1,8 +1,7 @@
 //! Correctly rounded cosine: Cody–Waite reduction and Taylor polynomials in double-double, then
 //! big-integer reduction and series when the rounding is close.
 
-use num_bigint::BigUint;
-
+use super::big::Big;
 use super::dd::{Dd, factorial, horner, two_prod, two_sum};
 use super::fixed::{self, decide, taylor};
 use super::{FAST_ERR, decompose};
@@ -93,11 +92,15 @@ fn evaluate(x: f64, fast: fn(f64) -> Option<f64>) -> f64 {
 /// 2^-103: in all below 2^-93, against the 2^-72 the rounding test allows.
 fn fast(x: f64) -> Option<f64> {
     let k = (x * TWO_OVER_PI + SHIFTER) - SHIFTER;
-    // x - k·C1 is exact (Sterbenz: x is within a factor 2 of k·C1 for k >= 1), as are k·C1
-    // and k·C2.
-    let r = two_sum(x - k * PIO2[0], -(k * PIO2[1]))
-        .add(two_prod(k, PIO2[2]).neg())
-        .add_f64(-(k * PIO2[3]));
+    let r = if k == 0.0 {
+        Dd::from_f64(x)
+    } else {
+        // x - k·C1 is exact (Sterbenz: x is within a factor 2 of k·C1 for k >= 1), as are k·C1
+        // and k·C2.
+        two_sum(x - k * PIO2[0], -(k * PIO2[1]))
+            .add(two_prod(k, PIO2[2]).neg())
+            .add_f64(-(k * PIO2[3]))
+    };
     let z = r.mul(r);
     let quadrant = k as u64 & 3;
     let v = if quadrant % 2 == 0 {
@@ -134,22 +137,21 @@ fn exact_at(x: f64, n: u32) -> Option<f64> {
     let w = (e + 53).max(0) as u32 + 2;
     let s = n + w + 8;
     let half_pi = fixed::pi(s - 1);
-    let xs = BigUint::from(m) << (e + s as i64) as u64;
-    let k = (&xs * 2u32 + &half_pi) / (&half_pi * 2u32);
-    let kp = &k * &half_pi;
+    let xs = Big::from_u64(m).shl((e + s as i64) as u64);
+    let k = xs.shl(1).add(&half_pi).div(&half_pi.shl(1));
+    let kp = k.mul(&half_pi);
     let (r_negative, r) = if xs >= kp {
-        (false, xs - kp)
+        (false, xs.sub(&kp))
     } else {
-        (true, kp - xs)
+        (true, kp.sub(&xs))
     };
     // |r| <= π/4 (k is the nearest multiple), within 2 units of 2^-n after the truncation.
-    let r = r >> (s - n);
-    let z = (&r * &r) >> n;
-    let quadrant = k.iter_u64_digits().next().unwrap_or(0) & 3;
+    let r = r.shr((s - n).into());
+    let z = r.mul(&r).shr(n.into());
+    let quadrant = k.low_u64() & 3;
     let (sum, err) = if quadrant % 2 == 0 {
-        taylor(BigUint::from(1u32) << n, &z, n, true, |i| {
-            (2 * i - 1) * (2 * i)
-        })
+        let one = Big::from_u64(1).shl(n.into());
+        taylor(one, &z, n, true, |i| (2 * i - 1) * (2 * i))
     } else {
         taylor(r, &z, n, true, |i| (2 * i) * (2 * i + 1))
     };
@@ -161,7 +163,7 @@ fn exact_at(x: f64, n: u32) -> Option<f64> {
         2 => true,
         _ => r_negative,
     };
-    let c = decide(&sum.to_biguint()?, err + 2, n as i64)?;
+    let c = decide(&sum, err + 2, n as i64)?;
     Some(if negative { -c } else { c })
 }
 
@@ -173,13 +175,17 @@ mod tests {
     fn pio2_pieces_sum_to_pi_over_2() {
         // Σ C_i · 2^200 against π · 2^199 from Machin's series: within 2^-174 of π/2.
         let exact = fixed::pi(199);
-        let mut sum = num_bigint::BigInt::from(0);
+        let mut sum = Big::from_u64(0);
         for c in PIO2 {
             let (m, e) = decompose(c);
-            sum += num_bigint::BigInt::from(m) << (e + 200) as u64;
+            sum = sum.add(&Big::from_u64(m).shl((e + 200) as u64));
         }
-        let diff = sum - fixed::signed(exact);
-        assert!(diff.magnitude().bits() <= 26, "{diff}");
+        let diff = if sum >= exact {
+            sum.sub(&exact)
+        } else {
+            exact.sub(&sum)
+        };
+        assert!(diff.bits() <= 26, "{diff:?}");
     }
 
     #[test]

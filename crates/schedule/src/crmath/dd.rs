@@ -54,8 +54,13 @@ const fn split(a: f64) -> (f64, f64) {
 /// error term is not subnormal (`|a * b| > 2^-969`).
 #[inline]
 pub(crate) const fn two_prod(a: f64, b: f64) -> Dd {
+    split_prod(a, split(a), b)
+}
+
+/// [`two_prod`] with `a` already split (a Horner loop splits its variable once).
+#[inline]
+const fn split_prod(a: f64, (ah, al): (f64, f64), b: f64) -> Dd {
     let p = a * b;
-    let (ah, al) = split(a);
     let (bh, bl) = split(b);
     let e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
     Dd { hi: p, lo: e }
@@ -150,15 +155,24 @@ impl Dd {
 /// `Σ c_i z^i` with the leading coefficients `head` in double-double and the small trailing
 /// ones `tail` in plain double: the tail's terms are below 2^-45 of the sum, so its rounding
 /// errors (a few 2^-53 of itself) stay below 2^-95 of the result.
+///
+/// For series whose terms shrink (`|c_(i+1) z| < |c_i| / 2`, true of every series here), so that
+/// each step `c_i + z p` is dominated by `c_i` and cannot cancel: the sum is then an ordered
+/// two-sum (erring by at most 4u² of the step's value) and `z.hi` is split once for all the
+/// products (each erring by at most 4u²).
 #[inline]
 pub(crate) fn horner(z: Dd, head: &[Dd], tail: &[f64]) -> Dd {
     let mut t = 0.0;
     for &c in tail.iter().rev() {
         t = t * z.hi + c;
     }
+    let zs = split(z.hi);
     let mut p = Dd::from_f64(t);
     for &c in head.iter().rev() {
-        p = c.add(p.mul(z));
+        let q = split_prod(z.hi, zs, p.hi);
+        let q_lo = q.lo + (z.hi * p.lo + z.lo * p.hi);
+        let s = fast_two_sum(c.hi, q.hi);
+        p = fast_two_sum(s.hi, s.lo + (c.lo + q_lo));
     }
     p
 }

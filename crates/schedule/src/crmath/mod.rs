@@ -11,11 +11,12 @@
 //! rounded); `pxfm` (ports of CORE-MATH) is not `no_std` (it uses `std` throughout and detects
 //! CPU features at run time); `core-math` binds the C library, which wasm32 cannot link.
 //!
-//! How (Ziv's strategy): a fast path evaluates in double-double ([`dd`]) with a relative error
-//! below 2^-85 and asks whether every value within 2^-70 of its result rounds to one double,
-//! leaving a wide margin over its analysed error; it answers for all but about one argument
-//! in 10^6. The others go to an exact fallback ([`fixed`]): big-integer fixed point with counted
-//! error, doubling its precision until the rounding is decided. That loop ends for every
+//! How (Ziv's strategy): a fast path evaluates in double-double (`dd.rs`) with a relative error
+//! below 2^-85 and asks whether every value within 2^-72 of its result rounds to one double,
+//! leaving a wide margin over its analysed error; that decides all but about two arguments in a
+//! million (those within 2^-72 of a midpoint, whose ulp is 2^-52 relative). The others go to an
+//! exact fallback (`fixed.rs`, on `big.rs` naturals): fixed point with counted error, doubling its
+//! precision until the rounding is decided (microseconds). That loop ends for every
 //! argument because the exact result is never a rounding boundary (a midpoint between two
 //! doubles): `cos x` is transcendental for every double `x != 0` (Lindemann), and the powers
 //! `x^y` that are midpoints are found and computed exactly first (`pow`'s exact case).
@@ -23,9 +24,10 @@
 //! Only IEEE-754 basic operations on `f64` are used (no FMA, no platform math), and Rust does
 //! not contract them, so x86-64 and wasm32 compute the same bits. The whole range is covered,
 //! not only the schedule's: [`cos`] of any double and [`pow`] with C99's special cases; the
-//! fast paths cover `|x| <= 10^6` for `cos` and results within `e^±700` for `pow`, the rest is
-//! exact but slower (microseconds).
+//! fast paths cover `|x| <= 10^6` for `cos` and results within `e^±700` for `pow` (and decide
+//! certain overflow and underflow), the rest takes the exact path.
 
+mod big;
 mod cos;
 mod dd;
 mod fixed;

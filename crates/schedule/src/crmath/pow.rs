@@ -2,10 +2,7 @@
 //! logarithm and exponential when the rounding is close, and exact arithmetic for the powers
 //! that are themselves short binary fractions (the only ones that can be midpoints).
 
-use num_bigint::{BigInt, BigUint};
-use num_integer::Integer;
-use num_traits::{Signed, ToPrimitive};
-
+use super::big::Big;
 use super::dd::{Dd, factorial, horner, two_prod, two_sum};
 use super::fixed::{self, decide, taylor, to_f64};
 use super::{FAST_ERR, decompose};
@@ -258,7 +255,7 @@ fn dyadic(x: f64, y: f64) -> Option<f64> {
     };
     // Beyond ±2^12 the result overflows or underflows the same way.
     let exponent = exponent.clamp(-4096, 4096) as i64;
-    Some(to_f64(&BigUint::from(odd), -exponent))
+    Some(to_f64(&Big::from_u64(odd), -exponent))
 }
 
 /// `v = a · 2^e` with `a` odd, for finite `v > 0`.
@@ -296,29 +293,35 @@ fn exact_at(x: f64, y: f64, n: u32) -> Option<f64> {
     let (ym, ye) = decompose(y.abs());
     let y_bits = ye + 53; // |y| < 2^y_bits
     let nl = n2 + y_bits.max(0) as u32 + 16;
-    let (ln_x, ln_err) = ln_fixed(x, nl);
-    // t = y ln x at n2 bits: the product is exact; the shift (at least 16 bits) truncates,
+    let (ln_negative, ln_x, ln_err) = ln_fixed(x, nl);
+    // |t| = |y ln x| at n2 bits: the product is exact; the shift (at least 16 bits) truncates,
     // and ln x's error, times |y| < 2^y_bits, is divided by at least 2^16.
-    let product = ln_x * BigInt::from(ym);
-    let product = if y < 0.0 { -product } else { product };
-    let t = product / (BigInt::from(1u32) << (nl as i64 - n2 as i64 - ye) as u64);
+    let t_negative = ln_negative != (y < 0.0);
+    let t = ln_x
+        .mul(&Big::from_u64(ym))
+        .shr((nl as i64 - n2 as i64 - ye) as u64);
     let t_err = (ln_err >> 16) + 2;
-    let limit = |v: u32| BigInt::from(v) << n2;
-    if t > limit(710) {
+    let limit = |v: u64| Big::from_u64(v).shl(n2.into());
+    if !t_negative && t > limit(710) {
         return Some(f64::INFINITY); // e^710 > 2^1024
     }
-    if t < -limit(746) {
+    if t_negative && t > limit(746) {
         return Some(0.0); // e^-746 < 2^-1075, half the smallest subnormal
     }
-    let ln2 = fixed::signed(fixed::ln2(n2));
-    let k = (&t * 2u32 + &ln2).div_floor(&(&ln2 * 2u32));
-    let r = t - &k * &ln2;
-    let k = k.to_i64()?;
-    let one = BigUint::from(1u32) << n2;
-    let (sum, series_err) = taylor(one, r.magnitude(), n2, r.is_negative(), |i| i);
+    // k = round(|t| / ln 2); r = t - k ln 2 carries t's sign unless k overshoots |t|.
+    let ln2 = fixed::ln2(n2);
+    let k = t.shl(1).add(&ln2).div(&ln2.shl(1));
+    let (r_negative, r) = fixed::signed_add((t_negative, t), (!t_negative, k.mul(&ln2)));
+    let k = if t_negative {
+        -(k.low_u64() as i64)
+    } else {
+        k.low_u64() as i64
+    };
+    let one = Big::from_u64(1).shl(n2.into());
+    let (sum, series_err) = taylor(one, &r, n2, r_negative, |i| i);
     // r's error (t's plus 2 per multiple of ln 2) is multiplied by e^r < 1.42.
     let err = series_err + 2 * (t_err + 2 * k.unsigned_abs());
-    decide(&sum.to_biguint()?, err, n2 as i64 - k)
+    decide(&sum, err, n2 as i64 - k)
 }
 
 /// `ln x · 2^n` for finite `x > 0` and its error bound in units, from
@@ -328,7 +331,7 @@ fn exact_at(x: f64, y: f64, n: u32) -> Option<f64> {
 /// when the previous erred by `e` (so at most 1.3), each term by one more after its division,
 /// and once a power is 0 the exact rest is below 1.4 units: `3M + 2` for `M` terms, doubled,
 /// plus 2 units per multiple of ln 2.
-fn ln_fixed(x: f64, n: u32) -> (BigInt, u64) {
+fn ln_fixed(x: f64, n: u32) -> (bool, Big, u64) {
     let (m, e) = reduce(x);
     // m has at most 53 significant bits and m >= 1/2, so m · 2^53 is an integer.
     let mm = (m * 9_007_199_254_740_992.0) as u64;
@@ -338,20 +341,22 @@ fn ln_fixed(x: f64, n: u32) -> (BigInt, u64) {
     } else {
         (true, one - mm)
     };
-    let s = (BigUint::from(num) << n) / (mm + one);
-    let z = (&s * &s) >> n;
+    let s = Big::from_u64(num)
+        .shl(n.into())
+        .div(&Big::from_u64(mm + one));
+    let z = s.mul(&s).shr(n.into());
     let mut power = s;
-    let mut sum = BigUint::from(0u32);
-    let mut terms = 0u64;
-    while power != BigUint::from(0u32) {
-        sum += &power / (2 * terms + 1);
-        power = (power * &z) >> n;
+    let mut sum = Big::from_u64(0);
+    let mut terms = 0u32;
+    while !power.is_zero() {
+        sum = sum.add(&power.div_small(2 * terms + 1));
+        power = power.mul(&z).shr(n.into());
         terms += 1;
     }
-    let ln_m = fixed::signed(sum << 1u32);
-    let ln_m = if negative { -ln_m } else { ln_m };
-    let ln_x = ln_m + fixed::signed(fixed::ln2(n)) * e;
-    (ln_x, 2 * (3 * terms + 2) + 2 * e.unsigned_abs())
+    let e_ln2 = fixed::ln2(n).mul(&Big::from_u64(e.unsigned_abs()));
+    let (ln_negative, ln_x) = fixed::signed_add((negative, sum.shl(1)), (e < 0, e_ln2));
+    let err = 2 * (3 * u64::from(terms) + 2) + 2 * e.unsigned_abs();
+    (ln_negative, ln_x, err)
 }
 
 #[cfg(test)]
@@ -360,14 +365,19 @@ mod tests {
 
     #[test]
     fn ln2_pieces_sum_to_ln2() {
+        // Σ L_i · 2^199 against ln 2 · 2^199: within 2^-151.
         let exact = fixed::ln2(199);
-        let mut sum = BigInt::from(0);
+        let mut sum = Big::from_u64(0);
         for c in LN2 {
             let (m, e) = decompose(c);
-            sum += BigInt::from(m) << (e + 199) as u64;
+            sum = sum.add(&Big::from_u64(m).shl((e + 199) as u64));
         }
-        let diff = sum - fixed::signed(exact);
-        assert!(diff.magnitude().bits() <= 48, "{diff}");
+        let diff = if sum >= exact {
+            sum.sub(&exact)
+        } else {
+            exact.sub(&sum)
+        };
+        assert!(diff.bits() <= 48, "{diff:?}");
     }
 
     #[test]
