@@ -31,6 +31,15 @@ const SIN_TAIL: [f64; 7] = tail_factorials(15);
 /// `Σ_n (-1)^n z^n / (2n)!` to `n = 14` (dropped: below 2^-118; tail from `n = 8`: 2^-50).
 const COS_HEAD: [Dd; 8] = inv_factorials(0);
 const COS_TAIL: [f64; 7] = tail_factorials(16);
+/// The quick first try keeps only the first `QUICK` terms in double-double and evaluates the
+/// rest in double: the tails from `n = 4` are below 2^-18 (cos) and 2^-21 (sin) of the result,
+/// and Horner's rule in double errs by at most 20 u (u = 2^-53) of them, so the result is within
+/// 2^-66 relative, against the [`QUICK_ERR`] of 2^-63 its rounding test allows. It decides all
+/// but about one argument in 500 in half the time; the others take the full evaluation.
+const QUICK: usize = 4;
+const QUICK_ERR: f64 = 1.084_202_172_485_504_4e-19; // 2^-63
+const SIN_QUICK_TAIL: [f64; 10] = tail_factorials(9);
+const COS_QUICK_TAIL: [f64; 11] = tail_factorials(8);
 
 /// `(-1)^i / (first + 2i)!` in double-double.
 const fn inv_factorials<const N: usize>(first: u32) -> [Dd; N] {
@@ -89,7 +98,8 @@ fn evaluate(x: f64, fast: fn(f64) -> Option<f64>) -> f64 {
 /// additions; `|r| > 2^-62` for every double below 10^6 (the closest doubles to multiples of
 /// π/2 come no closer), so `r` is within 2^-96 relative. The polynomials add below 2^-95
 /// (truncation 2^-112, tail 2^-95, eight double-double steps 2^-99) and the product `r · S`
-/// 2^-103: in all below 2^-93, against the 2^-72 the rounding test allows.
+/// 2^-103: in all below 2^-93, against the 2^-72 the rounding test allows. A quick try with a
+/// shorter double-double head comes first (see [`QUICK`]).
 fn fast(x: f64) -> Option<f64> {
     let k = (x * TWO_OVER_PI + SHIFTER) - SHIFTER;
     let r = if k == 0.0 {
@@ -103,17 +113,29 @@ fn fast(x: f64) -> Option<f64> {
     };
     let z = r.mul(r);
     let quadrant = k as u64 & 3;
-    let v = if quadrant % 2 == 0 {
-        horner(z, &COS_HEAD, &COS_TAIL)
-    } else {
-        r.mul(horner(z, &SIN_HEAD, &SIN_TAIL))
+    // cos x = cos r, -sin r, -cos r, sin r by quadrant.
+    let value = |cos_head: &[Dd], cos_tail: &[f64], sin_head: &[Dd], sin_tail: &[f64]| {
+        let v = if quadrant % 2 == 0 {
+            horner(z, cos_head, cos_tail)
+        } else {
+            r.mul(horner(z, sin_head, sin_tail))
+        };
+        if quadrant == 1 || quadrant == 2 {
+            v.neg()
+        } else {
+            v
+        }
     };
-    let v = if quadrant == 1 || quadrant == 2 {
-        v.neg()
-    } else {
-        v
-    };
-    v.round(v.hi.abs() * FAST_ERR)
+    let quick = value(
+        &COS_HEAD[..QUICK],
+        &COS_QUICK_TAIL,
+        &SIN_HEAD[..QUICK],
+        &SIN_QUICK_TAIL,
+    );
+    quick.round(quick.hi.abs() * QUICK_ERR).or_else(|| {
+        let v = value(&COS_HEAD, &COS_TAIL, &SIN_HEAD, &SIN_TAIL);
+        v.round(v.hi.abs() * FAST_ERR)
+    })
 }
 
 /// `cos x` for finite `x >= 2^-27` by exact arithmetic alone, at 128, 256, 512, … bits until

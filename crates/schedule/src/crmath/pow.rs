@@ -21,6 +21,8 @@ const SHIFTER: f64 = 6_755_399_441_055_744.0;
 /// 2^11 (it overflows or underflows), because `2^-53 < |ln x| < 745` for doubles `x != 1`.
 const Y_TINY: f64 = 5.421_010_862_427_522e-20;
 const Y_HUGE: f64 = 18_446_744_073_709_551_616.0;
+/// Integer exponents up to this size take [`integer_power`].
+const INT_MAX: f64 = 1_048_576.0;
 /// The fast path keeps `|y ln x| < 700`, so the result `v · 2^k` has a normal `2^k`; results
 /// near the ends of the range (subnormal, close to overflow) are left to the exact path.
 const T_MAX: f64 = 700.0;
@@ -155,6 +157,53 @@ fn reduce(x: f64) -> (f64, i64) {
     if m >= SQRT2 { (m * 0.5, e + 1) } else { (m, e) }
 }
 
+/// `x^n` for finite `x > 0` and an integer `1 <= |n| <= 2^20` by binary powering in
+/// double-double (the step decay's `rate^floor(t / step_size)`, three times faster than the
+/// logarithm and exponential), if that decides the rounding.
+///
+/// Error: each product errs by at most 7u² (u = 2^-53) and squaring doubles the error a factor
+/// carries, so `x^|n|` is within `2 |n| · 7u² <= 2^-82` relative, and the reciprocal for a
+/// negative `n` adds 16u²: against the 2^-72 of the rounding test. Factors are kept in [1, 2)
+/// with their binary exponents apart, so nothing overflows on the way.
+fn integer_power(x: f64, n: f64) -> Option<f64> {
+    let (m, e) = reduce(x);
+    let (mut base, mut base_exp) = normalize(Dd::from_f64(m), 0);
+    let (mut acc, mut acc_exp) = (Dd::from_f64(1.0), 0);
+    let mut k = n.abs() as u64;
+    loop {
+        if k & 1 == 1 {
+            (acc, acc_exp) = normalize(acc.mul(base), acc_exp + base_exp);
+        }
+        k >>= 1;
+        if k == 0 {
+            break;
+        }
+        (base, base_exp) = normalize(base.mul(base), 2 * base_exp);
+    }
+    if n < 0.0 {
+        (acc, acc_exp) = normalize(acc.recip_div(1.0), -acc_exp);
+    }
+    // x^n = acc · 2^exp with acc in [1, 2).
+    let exp = acc_exp + e * n as i64;
+    if exp >= 1024 {
+        return Some(f64::INFINITY);
+    }
+    if exp < -1076 {
+        return Some(0.0); // below 2^-1075: rounds to 0
+    }
+    if !(-1022..1023).contains(&exp) {
+        return None; // subnormal or near overflow: the exact path rounds those
+    }
+    let rounded = acc.round(acc.hi * FAST_ERR)?;
+    Some(rounded * f64::from_bits(((exp + 1023) as u64) << 52))
+}
+
+/// `v · 2^e` as `(v', e')` with `v'.hi` in [1, 2), for `v.hi > 0`.
+fn normalize(v: Dd, e: i64) -> (Dd, i64) {
+    let k = (v.hi.to_bits() >> 52) as i64 - 1023;
+    (v.scale(f64::from_bits(((1023 - k) as u64) << 52)), e + k)
+}
+
 /// `x^y` for finite `x > 0, x != 1` and `2^-64 <= |y| < 2^64`, if the double-double result
 /// decides the rounding.
 ///
@@ -164,6 +213,9 @@ fn reduce(x: f64) -> (f64, i64) {
 /// absolute, which is the result's relative error from `t`. `r = t - k ln 2` adds 2^-140, the
 /// exponential series 2^-98: below 2^-86 in all, against the 2^-72 of the rounding test.
 fn fast(x: f64, y: f64) -> Option<f64> {
+    if y.abs() <= INT_MAX && is_integer(y) {
+        return integer_power(x, y);
+    }
     let t = ln(x).mul_f64(y);
     // t is within 2^-40 of t.hi: beyond these bounds the result is below 2^-1075 (half the
     // smallest subnormal: rounds to 0) or at least 2^1024 (overflows).
