@@ -13,8 +13,8 @@
 //!
 //! How (Ziv's strategy): a fast path evaluates in double-double (`dd.rs`) with a relative error
 //! below 2^-85 and asks whether every value within 2^-72 of its result rounds to one double,
-//! leaving a wide margin over its analysed error; that decides all but about two arguments in a
-//! million (those within 2^-72 of a midpoint, whose ulp is 2^-52 relative). The others go to an
+//! leaving a wide margin over its analysed error; within its range that decides all but about
+//! two arguments in a million (those within 2^-72 of a midpoint, whose ulp is 2^-52 relative). The others go to an
 //! exact fallback (`fixed.rs`, on `big.rs` naturals): fixed point with counted error, doubling its
 //! precision until the rounding is decided (microseconds). That loop ends for every
 //! argument because the exact result is never a rounding boundary (a midpoint between two
