@@ -140,7 +140,8 @@ def cos_args(rng, count):
         elif kind == 12:
             x = math.ldexp(1.0 + rng.random(), -rng.randint(1, 40))
         elif kind == 13:
-            x = rng.choice([math.pi / 2, math.pi, 3 * math.pi / 2]) + rng.randint(-2000, 2000) * 2.0**-52
+            near = rng.choice([math.pi / 2, math.pi, 3 * math.pi / 2])
+            x = near + rng.randint(-2000, 2000) * 2.0**-52
         elif kind == 14:
             # The whole range, log-uniform: exercises the big reductions.
             x = math.ldexp(1.0 + rng.random(), rng.randint(-27, 1023)) * rng.choice([1, -1])
@@ -205,7 +206,8 @@ def exact_case(rng):
     kind = rng.randint(0, 3)
     if kind == 0:  # x = 2^e, y with e·y an integer or not
         e = rng.randint(-1074, 1023)
-        return (math.ldexp(1.0, e), rng.choice([rng.randint(-3, 3) / 2**rng.randint(0, 4), rng.uniform(-2, 2)]))
+        y = rng.choice([rng.randint(-3, 3) / 2 ** rng.randint(0, 4), rng.uniform(-2, 2)])
+        return (math.ldexp(1.0, e), y)
     c = rng.choice([3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 25, 27, 33, 99, 255, 1023, 3**10 + 2])
     # c^p around 2^53..2^54 makes midpoints, below exact doubles.
     p = max(1, int(rng.choice([53, 54, 40, 60]) / math.log2(c)) + rng.randint(-1, 1))
@@ -251,7 +253,8 @@ def lift(n, rng):
     fixed = mod_bits - v
     if fixed > width - 1:
         return None
-    m = (m & ((1 << fixed) - 1)) | (rng.getrandbits(width - 1 - fixed) << fixed) | (1 << (width - 1))
+    high = rng.getrandbits(width - 1 - fixed) << fixed
+    m = (m & ((1 << fixed) - 1)) | high | (1 << (width - 1))
     if (m**n).bit_length() != target_bits or pow(m, n, 1 << mod_bits) != t % (1 << mod_bits):
         return None
     return m
@@ -270,7 +273,8 @@ def main():
             r = cr_cos(x)
             glibc_off += math.cos(x) != r
             f.write(struct.pack("<QQQ", bits(x), bits(r), hard))
-    print(f"cos: {count} arguments, glibc's math.cos differs from the correctly rounded value in {glibc_off}")
+    print(f"cos: {count} arguments, glibc's math.cos differs from the correctly rounded value "
+          f"in {glibc_off}")
 
     args = pow_args(rng, count)
     glibc_off = 0
@@ -283,7 +287,8 @@ def main():
                 g = math.inf
             glibc_off += bits(g) != bits(r)
             f.write(struct.pack("<QQQQ", bits(x), bits(y), bits(r), hard))
-    print(f"pow: {count} arguments, glibc's math.pow differs from the correctly rounded value in {glibc_off}")
+    print(f"pow: {count} arguments, glibc's math.pow differs from the correctly rounded value "
+          f"in {glibc_off}")
     # Renamed last, so a cache hit is always a complete file.
     for name in ("cos.bin", "pow.bin"):
         os.replace(os.path.join(outdir, name + ".tmp"), os.path.join(outdir, name))

@@ -177,7 +177,8 @@ def main():
                                 f"correctly rounded cos/pow {cr!r}")
             if bits(lr) != bits(mine):
                 # One of glibc's cos/pow results for this value must be misrounded.
-                wrong = [(n, a) for n, a in calls if bits(getattr(math, n)(*a)) != bits(correct(n, a))]
+                wrong = [(n, a) for n, a in calls
+                         if bits(getattr(math, n)(*a)) != bits(correct(n, a))]
                 if wrong:
                     explained.append((i, epoch, lr, mine, wrong))
                 else:
