@@ -30,6 +30,7 @@ import sys
 import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/ from loading the module below
 _spec = importlib.util.spec_from_file_location("ref", os.path.join(HERE, "crmath-reference.py"))
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
