@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 
 use crate::error::{PlanError, Violation};
 use crate::fit::Limits;
+use crate::number::Number;
 
 /// The plan-file names of a kind, and the conversions both ways. Variants are listed in
 /// declaration order, so `ALL[i] as usize == i` and a kind's index is its position in `NAMES`
@@ -288,13 +289,13 @@ impl Plan {
             "optimizer.momentum",
             o.momentum.is_finite() && (0.0..1.0).contains(&o.momentum),
             "must be at least 0 and less than 1",
-            o.momentum,
+            Number(o.momentum),
         );
         v.rule(
             "optimizer.weight_decay",
             o.weight_decay.is_finite() && o.weight_decay >= 0.0,
             "must be a finite number of at least 0",
-            o.weight_decay,
+            Number(o.weight_decay),
         );
 
         let lr = &self.lr;
@@ -305,8 +306,8 @@ impl Plan {
             v.rule(
                 "lr.min",
                 lr.min <= lr.init,
-                &format!("must not exceed lr.init ({})", lr.init),
-                lr.min,
+                &format!("must not exceed lr.init ({})", Number(lr.init)),
+                Number(lr.min),
             );
         }
         v.rule("lr.nbs", lr.nbs >= 1, "must be at least 1", lr.nbs);
@@ -321,8 +322,8 @@ impl Plan {
             v.rule(
                 "lr.limit_min",
                 limits.min <= limits.max,
-                &format!("must not exceed lr.limit_max ({})", limits.max),
-                limits.min,
+                &format!("must not exceed lr.limit_max ({})", Number(limits.max)),
+                Number(limits.min),
             );
         }
 
@@ -357,7 +358,8 @@ impl Plan {
                     "decay.step_num",
                     step_size >= 1.0,
                     &format!(
-                        "gives a step of {step_size} epochs (epochs.total / step_num); a step must be at least 1 epoch"
+                        "gives a step of {} epochs (epochs.total / step_num); a step must be at least 1 epoch",
+                        Number(step_size)
                     ),
                     d.step_num,
                 );
@@ -488,7 +490,7 @@ impl Check {
             field,
             x.is_finite() && x > 0.0,
             "must be a finite number greater than 0",
-            x,
+            Number(x),
         );
     }
 
@@ -497,7 +499,7 @@ impl Check {
             field,
             x.is_finite() && (0.0..=1.0).contains(&x),
             "must be between 0 and 1",
-            x,
+            Number(x),
         );
     }
 }
