@@ -8,8 +8,31 @@ const BOM: char = '\u{feff}';
 
 /// The text of a plan file: its bytes as UTF-8. A UTF-8 byte-order mark stays (the parser
 /// skips it); a UTF-16 or UTF-32 one is named, because such a file is otherwise only "not
-/// UTF-8 at byte 1" to its reader.
+/// UTF-8 at byte 1" to its reader. A control character is refused here, where TOML refuses
+/// it anywhere in a file: binary data (a `.pth` zip starts `PK\x03\x04`) would otherwise
+/// be quoted by a syntax error, unprintable, into a terminal or the page's status line.
 pub(super) fn decode(bytes: &[u8]) -> Result<&str, PlanError> {
+    let text = utf8(bytes)?;
+    match text.char_indices().find(|(_, c)| is_forbidden_control(*c)) {
+        None => Ok(text),
+        Some((at, c)) => {
+            let (line, column) = position(text, at);
+            Err(PlanError::Parse(format!(
+                "line {line}, column {column}: control character U+{:04X} is not allowed in \
+                 TOML; a plan file is text",
+                c as u32
+            )))
+        }
+    }
+}
+
+/// TOML 1.0 allows no control character but tab, and newline and carriage return as line
+/// ends (a lone carriage return is left to the parser), in strings, comments or anywhere else.
+fn is_forbidden_control(c: char) -> bool {
+    matches!(c, '\0'..='\x08' | '\x0B' | '\x0C' | '\x0E'..='\x1F' | '\x7F')
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, PlanError> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(PlanError::Parse(
             "the file is UTF-16 or UTF-32 (it starts with that byte-order mark); \
@@ -69,5 +92,15 @@ mod tests {
             e,
             "plan file: line 2, column 15: byte 0xE9 is not UTF-8; TOML must be UTF-8"
         );
+        let e = decode(b"PK\x03\x04\x14\0archive/data.pkl")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "plan file: line 1, column 3: control character U+0003 is not allowed in TOML; \
+             a plan file is text"
+        );
+        assert!(decode(b"a = 1 # tab\t and CRLF\r\n").is_ok());
+        assert!(decode(b"a = \"\x7F\"").is_err());
     }
 }
