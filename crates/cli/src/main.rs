@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use lrplan_schedule::{Plan, Schedule, plan_file, table};
+use lrplan_schedule::{Plan, Schedule, Step, plan_file, table};
 
 #[derive(Parser)]
 #[command(
@@ -87,7 +87,7 @@ fn run(args: Args) -> Result<()> {
             writeln!(out, "{}", schedule.summary())?;
             if args.epochs || args.plan.is_none() {
                 writeln!(out, "\nepoch  phase     batch  lr")?;
-                for s in schedule.steps().filter(|s| s.iteration == 0) {
+                for s in epoch_starts(&schedule) {
                     writeln!(
                         out,
                         "{:>5}  {:<8}  {:>5}  {:e}",
@@ -119,10 +119,20 @@ fn run(args: Args) -> Result<()> {
                     out.write_all(b",")?;
                 }
                 out.write_all(b"\n")?;
-                serde_json::to_writer(&mut out, &row)?;
+                // As an io::Error, so that a closed pipe is recognised as one (`main`).
+                serde_json::to_writer(&mut out, &row).map_err(std::io::Error::from)?;
             }
             out.write_all(b"\n]\n")?;
         }
     }
     Ok(out.flush()?)
+}
+
+/// The first step (iteration 0) of every epoch of the run, each found directly
+/// (`first_step_of_epoch`, `step`): as many rows as epochs, whatever the iterations per epoch.
+fn epoch_starts(schedule: &Schedule) -> impl Iterator<Item = Step> + '_ {
+    let epochs = &schedule.plan().epochs;
+    (epochs.start..epochs.total)
+        .filter_map(|epoch| schedule.first_step_of_epoch(epoch))
+        .filter_map(|index| schedule.step(index))
 }
