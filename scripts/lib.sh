@@ -128,6 +128,37 @@ ensure_venv() {
     echo "$sum" >"$stamp"
 }
 
+# The lrplan Python package (crates/python: the schedule crate's PyO3 bindings) built from this
+# checkout and installed into .venv the way a user installs it, `pip install crates/python`, with
+# the venv's pinned maturin. Rebuilt when a file it is built from changes (a stamp in .venv holds
+# their sha256), so a rerun with nothing changed costs a second. A Python named by LRPLAN_PYTHON
+# is its owner's to fill: there the package is only checked to import.
+ensure_python_package() {
+    ensure_venv
+    if [ "$LRPLAN_PYTHON" != "$LRPLAN_VENV_PYTHON" ]; then
+        "$LRPLAN_PYTHON" -c 'import lrplan' 2>/dev/null ||
+            die "LRPLAN_PYTHON=$LRPLAN_PYTHON cannot import lrplan: pip install crates/python"
+        return
+    fi
+    local stamp=.venv/.lrplan-python.sha256 sum
+    sum="$(python_package_sources | sha256sum | cut -d' ' -f1)"
+    [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] || return 0
+    say "pip install crates/python into .venv (compiles the Rust extension: minutes the first time)"
+    # maturin's build backend runs `maturin` from PATH.
+    PATH="$LRPLAN_ROOT/.venv/bin:$PATH" .venv/bin/pip install -q --disable-pip-version-check \
+        --no-build-isolation --no-deps --force-reinstall crates/python >&2
+    echo "$sum" >"$stamp"
+}
+
+# The hashes of the files the Python package is built from: its crate and the schedule crate
+# (sources and manifests, not their tests), the workspace's manifest and lock file.
+python_package_sources() {
+    find crates/python/Cargo.toml crates/python/pyproject.toml crates/python/src \
+        crates/python/python crates/schedule/Cargo.toml crates/schedule/src \
+        -type f -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
+    sha256sum Cargo.toml Cargo.lock
+}
+
 # DIR's npm packages as its package-lock.json pins them (`npm ci`), again whenever the lock
 # file changes (a stamp in DIR/node_modules). Node and npm come from Debian if absent; a Node
 # installed some other way is used as it is.

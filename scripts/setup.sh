@@ -7,6 +7,7 @@
 #   - Rust:   the wasm32-unknown-unknown target, wasm-bindgen-cli at the web crate's version
 #   - Python: a project-local venv (.venv) with scripts/requirements.txt: torch 2.11.0 (the
 #             libtorch that tch 0.24 links), numpy, scikit-learn (the digits data set), ...
+#             and the lrplan package built from crates/python (pip install crates/python)
 #   - npm:    tests/browser's playwright-core (it drives the system Chromium)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,5 +15,6 @@ source "$(dirname "$0")/lib.sh"
 ensure_apt chromium shellcheck
 ensure_wasm_tools
 ensure_venv
+ensure_python_package
 ensure_npm tests/browser
 say "ready"

@@ -29,6 +29,10 @@ cargo test --release -p lrplan-schedule --test crmath_reference
 step "unit, property and CLI tests (schedule, cli, weights, web natively)"
 cargo test --workspace --exclude lrplan-trainer
 
+step "Python package: a PyTorch loop's lrs equal \`lrplan --format csv\`, bit for bit (pytest)"
+# The package was built into .venv by the set-up (ensure_python_package); the tests build the CLI.
+PYTHONDONTWRITEBYTECODE=1 "$LRPLAN_PYTHON" -m pytest -q crates/python/tests
+
 step "web: wasm-bindgen tests in Node, browser end-to-end in Chromium"
 scripts/test-web.sh
 
