@@ -116,7 +116,8 @@ function update() {
   const valid = planner.set_fields(names, values);
   syncVisibility();
   showErrors(planner.errors());
-  if (valid) {
+  // An invalid form keeps the last valid plan on screen; on a fresh page, the default one.
+  if (valid || !$('summary').innerHTML) {
     draw();
     $('summary').innerHTML = planner.summary_html();
   }
@@ -157,33 +158,66 @@ function renderTable() {
   $('table-rows').innerHTML = spacer(first) + planner.table_rows_html(first, count) + spacer(len - first - count);
 }
 
-/** Fills the form from `fields()` (a thunk that may throw or be async) and says what happened. */
-async function load(kind, fields) {
+/** A status line (loads, downloads), clipped; the whole in its title. */
+function say(text, ok) {
   const status = $('import-status');
+  status.textContent = text.length > 240 ? `${text.slice(0, 239)}…` : text;
+  status.title = text;
+  status.className = `import-status ${ok ? 'ok' : 'bad'}`;
+  status.hidden = false;
+}
+
+const messageOf = (err) => (err && err.message ? err.message : String(err));
+/** What a link held that a select or checkbox cannot show (`Planner.load_hash`). */
+const refusedText = (refused) => `The link's ${refused}: the default is kept.`;
+
+/** Fills the form from `read()` (may throw or be async): `[fields, refused]`; says what happened. */
+async function load(kind, read) {
   try {
-    fillForm(await fields());
-    status.textContent = kind;
-    status.className = 'import-status ok';
+    const [fields, refused] = await read();
+    fillForm(fields);
+    say(refused ? `${kind} ${refusedText(refused)}` : kind, !refused);
   } catch (err) {
     if (!fatal.hidden) throw err;
-    status.textContent = `Could not load: ${err && err.message ? err.message : err}`;
-    status.className = 'import-status bad';
+    say(`Could not load: ${messageOf(err)}`, false);
   }
-  status.hidden = false;
   update();
 }
 
 function loadFile(file) {
   // The file's bytes, undecoded: the schedule crate decodes them as the CLI and trainer do.
-  return load(`Loaded ${file.name}.`, async () => read_plan_file(new Uint8Array(await file.arrayBuffer())));
+  return load(`Loaded ${file.name}.`, async () => [read_plan_file(new Uint8Array(await file.arrayBuffer()))]);
 }
 
+/** The hash as the address bar holds it: Rust decodes each value. */
 function loadHash(kind, hash) {
-  return load(kind, () => { planner.load_hash(hash); return planner.fields(); });
+  return load(kind, () => { const refused = planner.load_hash(hash); return [planner.fields(), refused]; });
 }
 
-function download(name, text, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/** The CSV in pieces (`CsvPieces`), each a Blob at once: no one string holds it. Or a refusal. */
+async function downloadCsv() {
+  const name = Planner.table_file_name();
+  const parts = [];
+  let pieces;
+  try {
+    pieces = planner.table_csv();
+    for (let piece; (piece = pieces.next_piece()) !== undefined;) {
+      parts.push(new Blob([piece]));
+      say(`Writing ${name}: ${Math.floor(pieces.done() * 100)}%`, true);
+      await new Promise((ok) => setTimeout(ok));
+    }
+  } catch (err) {
+    if (!fatal.hidden) throw err;
+    return say(`Could not download ${name}: ${messageOf(err)}`, false);
+  } finally {
+    pieces?.free();
+  }
+  say(`Wrote ${name}.`, true);
+  download(name, parts, 'text/csv');
+}
+
+function download(name, parts, type) {
+  const url = URL.createObjectURL(new Blob(parts, { type }));
   const a = Object.assign(document.createElement('a'), { href: url, download: name });
   document.body.append(a);
   a.click();
@@ -217,9 +251,8 @@ function wire() {
     draw();
   }));
   $('download-plan').addEventListener('click', guard(() =>
-    download(Planner.plan_file_name(), planner.plan_toml(), 'application/toml')));
-  $('download-csv').addEventListener('click', guard(() =>
-    download(Planner.table_file_name(), planner.table_csv(), 'text/csv')));
+    download(Planner.plan_file_name(), [planner.plan_toml()], 'application/toml')));
+  $('download-csv').addEventListener('click', () => downloadCsv().catch(fail));
   $('import-file').addEventListener('change', guard((e) => {
     const file = e.target.files[0];
     e.target.value = '';
@@ -244,7 +277,7 @@ function wire() {
     if (file) loadFile(file).catch(fail);
   }));
   window.addEventListener('hashchange', () =>
-    loadHash('Loaded the plan from the link.', decodeURIComponent(location.hash.slice(1))).catch(fail));
+    loadHash('Loaded the plan from the link.', location.hash).catch(fail));
   $('table').addEventListener('scroll', guard(() => { tableTop = $('table').scrollTop; renderTable(); }));
   canvas.addEventListener('mousemove', guard(readout));
   canvas.addEventListener('mouseleave', () => { $('marker').hidden = true; });
@@ -257,7 +290,10 @@ async function main() {
   planner = new Planner();
   form.insertAdjacentHTML('afterbegin', form_html());
   window.lrplan = { planner, lastUpdateMs: 0, lastTableMs: 0, updates: 0, pending: false, panicForTest: panic_for_test };
-  if (location.hash.length > 1) planner.load_hash(decodeURIComponent(location.hash.slice(1)));
+  if (location.hash.length > 1) {
+    const refused = planner.load_hash(location.hash);
+    if (refused) say(refusedText(refused), false);
+  }
   fillForm(planner.fields());
   wire();
   update();

@@ -15,6 +15,18 @@ import { openPlanner, ROOT } from './harness.mjs';
 const BIN = process.env.LRPLAN_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'lrplan');
 const lrplan = (...args) => execFileSync(BIN, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
 
+/** The message `lrplan PLAN` refuses a plan file with, without its `lrplan: PATH: ` prefix. */
+function nativeRefusal(path) {
+  try {
+    execFileSync(BIN, [path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const prefix = `lrplan: ${path}: `;
+    assert.ok(e.stderr.startsWith(prefix), e.stderr);
+    return e.stderr.slice(prefix.length).trimEnd();
+  }
+  assert.fail(`lrplan accepted ${path}`);
+}
+
 /** `{ init, min }` per phase name from the CLI summary. */
 function nativeFits(summary) {
   const fits = {};
@@ -90,6 +102,12 @@ async function checkAgainstNative(planPath) {
       `table row of epoch ${epoch}`);
   }
   assert.equal(await text('#total-steps'), String(csv.trim().split('\n').length - 1), 'total steps');
+  // The boundary's jump: the last frozen step's lr to the first unfrozen step's, as in the CSV.
+  const steps = csv.trim().split('\n').slice(1).map((l) => l.split(','));
+  const at = steps.findIndex((f) => f[3] === 'unfreeze');
+  if (at > 0) {
+    assert.equal(await text('#boundary'), `epoch ${steps[at][1]}: ${steps[at - 1][5]} → ${steps[at][5]}`, 'boundary');
+  }
   return csv;
 }
 
@@ -248,6 +266,129 @@ test('compare, log scale and the cursor readout; screenshot', async () => {
 
   await mkdir(join(ROOT, 'artifacts'), { recursive: true });
   await page.screenshot({ path: join(ROOT, 'artifacts/planner.png') });
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+/** Whether a canvas has a drawn (non-white) pixel. */
+const drawn = (p) => p.locator('#chart').evaluate((c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  return d.some((v, i) => i % 4 !== 3 && v < 200);
+});
+
+test('any link leaves a working page: malformed escapes, values a select cannot show', async () => {
+  const other = await env.open('#lr.init=5%&epochs.total=40');
+  const t = (sel) => other.locator(sel).first().innerText();
+  assert.equal(await other.locator('[name="lr.init"]').inputValue(), '5%');
+  assert.equal(await t('[data-error-for="lr.init"]'), 'must be a number (got "5%")');
+  assert.ok(await other.locator('#problems').isVisible());
+  assert.equal(await t('#total-steps'), '300', 'the default plan is drawn meanwhile');
+  assert.ok(await drawn(other), 'chart drawn');
+  assert.equal(await other.locator('#fatal').isVisible(), false);
+
+  await other.click('#reset');
+  await other.waitForFunction(() => document.getElementById('import-status').textContent === 'Reset to the default plan.');
+  assert.equal(await other.locator('#problems').isVisible(), false);
+  assert.equal(await other.locator('[name="lr.init"]').inputValue(), '0.01');
+  assert.equal(await other.locator('[name="epochs.total"]').inputValue(), '300');
+
+  // A link edited in the address bar: a bad escape, a kind and a flag the form cannot show.
+  await other.evaluate(() => { location.hash = 'decay.kind=cosine&lr.init=%E0%A4%A&phases.freeze=maybe&epochs.total=40'; });
+  await other.waitForFunction(() => document.getElementById('import-status').textContent.startsWith('Loaded the plan'));
+  assert.equal(await t('#import-status'), 'Loaded the plan from the link. The link\'s decay.kind must be one of cos, '
+    + 'step, linear, constant (got "cosine"); phases.freeze must be true or false (got "maybe"): the default is kept.');
+  assert.ok(await other.locator('#import-status.bad').isVisible());
+  assert.equal(await other.locator('[name="decay.kind"]').inputValue(), 'cos');
+  assert.equal(await other.locator('[name="phases.freeze"]').isChecked(), true);
+  assert.equal(await other.locator('[name="epochs.total"]').inputValue(), '40');
+  assert.match(await t('[data-error-for="lr.init"]'), /^must be a number \(got "/);
+  assert.equal(await other.locator('#fatal').isVisible(), false);
+  await other.close();
+
+  // Opened on such a link, the page says so at once.
+  const fresh = await env.open('#optimizer.kind=sgdw');
+  assert.equal(await fresh.locator('#import-status').innerText(),
+    'The link\'s optimizer.kind must be one of sgd, adam, adamw (got "sgdw"): the default is kept.');
+  assert.ok(await drawn(fresh));
+  await fresh.close();
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('the page and the CLI accept and refuse the same files: byte-order mark, UTF-16, binary', async () => {
+  const status = () => text('#import-status');
+  const bom = join(dir, 'bom.toml');
+  await writeFile(bom, `\uFEFF${EDITED_TOML.replaceAll('\n', '\r\n')}`);
+  await page.setInputFiles('#import-file', bom);
+  await page.waitForFunction(() => document.getElementById('import-status').textContent === 'Loaded bom.toml.');
+  await checkAgainstNative(bom);
+
+  const utf16 = join(dir, 'utf16.toml');
+  await writeFile(utf16, Buffer.from(`\uFEFF${EDITED_TOML}`, 'utf16le'));
+  // torch.save's zip: valid UTF-8 up to its first high byte, full of control characters.
+  const pth = join(dir, 'model.pth');
+  await writeFile(pth, Buffer.from('PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl', 'latin1'));
+  const legacy = join(dir, 'legacy.pth');
+  await writeFile(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20]));
+  for (const file of [utf16, pth, legacy]) {
+    const want = `Could not load: ${nativeRefusal(file)}`;
+    await page.setInputFiles('#import-file', file);
+    await page.waitForFunction((w) => document.getElementById('import-status').textContent === w, want);
+    assert.doesNotMatch(await status(), /[\x00-\x1f\x7f]/, 'printable');
+  }
+  assert.match(nativeRefusal(utf16), /UTF-16/);
+  assert.match(nativeRefusal(pth), /control character U\+0003/);
+  assert.match(nativeRefusal(legacy), /byte 0x80 is not UTF-8/);
+  await checkAgainstNative(bom); // unchanged by the refused files
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('page messages: the maximum of a whole number, numbers as written, a huge rate in the legend', async () => {
+  await setInputs({ 'optimizer.kind': 'adam', 'decay.kind': 'step', 'decay.step_num': '5', 'phases.freeze': true,
+    'phases.freeze_epochs': '10', 'phases.freeze_batch_size': '16', 'phases.unfreeze_batch_size': '4' });
+  await setInputs({ 'updates.per': 'epoch', 'epochs.total': '4294967296' });
+  assert.equal(await text('[data-error-for="epochs.total"]'), 'must be at most 4294967295 (got "4294967296")');
+  await setInputs({ 'epochs.total': '30', 'updates.per': 'iteration', 'updates.source': 'dataset_size',
+    'updates.dataset_size': '18446744073709551616' });
+  assert.equal(await text('[data-error-for="updates.dataset_size"]'),
+    'must be a whole number from 0 to 18446744073709551615 (got "18446744073709551616")');
+  await setInputs({ 'updates.dataset_size': '1000', 'updates.per': 'epoch', 'lr.init': '1e-320', 'lr.min': '1e-4' });
+  assert.equal(await text('[data-error-for="lr.min"]'), 'must not exceed lr.init (1e-320) (got 0.0001)');
+
+  await setInputs({ 'lr.init': '1e308' });
+  assert.equal(await page.locator('#problems').isVisible(), false);
+  if (await page.evaluate(() => window.lrplan.planner.pinned_label() !== undefined)) await page.click('#pin');
+  await page.click('#pin');
+  assert.equal(await text('#pinned-label'), 'pinned: step · adam · init 1e308 · bs 16→4 · 30 ep · per epoch');
+  await page.click('#pin');
+  assert.deepEqual(env.consoleErrors, []);
+});
+
+test('Download CSV writes a long table in pieces, and refuses a huge one with its size', async () => {
+  await setInputs({ 'decay.kind': 'cos', 'optimizer.kind': 'sgd', 'lr.init': '0.01', 'lr.min': '0.0001',
+    'epochs.total': '30', 'phases.freeze': true, 'phases.freeze_epochs': '10', 'phases.freeze_batch_size': '16',
+    'phases.unfreeze_batch_size': '4', 'updates.per': 'iteration', 'updates.source': 'iters_per_epoch',
+    'updates.iters_per_epoch': '10000' });
+  assert.equal(await text('#total-steps'), '300000');
+  const plan = join(dir, 'long.toml');
+  const [planDownload] = await Promise.all([page.waitForEvent('download'), page.click('#download-plan')]);
+  await planDownload.saveAs(plan);
+  const native = await checkAgainstNative(plan);
+  const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
+  const csvPath = join(dir, 'long.csv');
+  await csvDownload.saveAs(csvPath);
+  assert.ok((await readFile(csvPath, 'utf8')) === native, 'page CSV (3 pieces) == lrplan --format csv');
+  assert.equal(await text('#import-status'), 'Wrote lr_table.csv.');
+
+  // 1000 epochs of 100,000 iterations: 10^8 rows, about 4.6 GB.
+  await setInputs({ 'epochs.total': '1000', 'updates.iters_per_epoch': '100000' });
+  assert.equal(await text('#total-steps'), '100000000');
+  await page.click('#download-csv');
+  await page.waitForFunction(() => document.getElementById('import-status').textContent.startsWith('Could not download'));
+  const refusal = await text('#import-status');
+  assert.match(refusal, /^Could not download lr_table\.csv: the CSV would be about 4\.\d GB \(100000000 rows\); /);
+  assert.ok(refusal.endsWith('; the page writes at most 1 GB. Download plan.toml and run: '
+    + 'lrplan --format csv plan.toml > lr_table.csv'), refusal);
+  assert.equal(await page.locator('#fatal').isVisible(), false);
+  await setInputs({ 'epochs.total': '30', 'updates.iters_per_epoch': '100' });
   assert.deepEqual(env.consoleErrors, []);
 });
 

@@ -19,6 +19,9 @@ pub enum WebError {
     /// The canvas could not be drawn on.
     #[error("chart: {0}")]
     Chart(String),
+    /// A download the page will not write; the message gives its size and the way instead.
+    #[error("{0}")]
+    TooLarge(String),
     /// Asked for a curve, table or export before any plan was valid.
     #[error("no valid plan yet")]
     NoSchedule,

@@ -10,8 +10,11 @@
 //! untouched: Rust's float parser rounds exactly like the TOML reader the trainer uses, so
 //! "0.01" in the form and `init = 0.01` in the plan file are the same bits.
 
-use lrplan_schedule::Plan;
+use std::borrow::Cow;
+
 use lrplan_schedule::fields::{self, FIELDS, Field, Kind, Value};
+use lrplan_schedule::{Number, Plan};
+use percent_encoding::percent_decode_str;
 
 use crate::error::WebError;
 
@@ -160,15 +163,40 @@ impl Form {
             .join("&")
     }
 
-    /// The form a hash produced by [`Form::to_hash`] describes (defaults for absent fields).
-    pub fn from_hash(hash: &str) -> Form {
+    /// The form a link's hash describes (defaults for absent fields), with what of it was
+    /// refused. The hash is taken as the address bar holds it: each name and value is
+    /// percent-decoded on its own, leniently (a malformed escape such as `5%` stays as written,
+    /// to be marked at its input), so no hash can stop the page. A text input takes any value
+    /// (a wrong one is marked there); a select or checkbox can only show its options, so a
+    /// value outside them (`phases.freeze=maybe`) keeps the default and is refused by name,
+    /// with the allowed values and the value the link had.
+    pub fn from_hash(hash: &str) -> (Form, Vec<String>) {
+        // Escapes of bytes that are not UTF-8 are kept as written, like a malformed one.
+        let decode = |s| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .unwrap_or(Cow::Borrowed(s))
+        };
         let mut form = Form::of(&Plan::default());
+        let mut refused = Vec::new();
         for pair in hash.trim_start_matches('#').split('&') {
-            if let Some((name, value)) = pair.split_once('=') {
-                form.set(name, value);
+            let Some((name, text)) = pair.split_once('=') else {
+                continue;
+            };
+            let (name, text) = (decode(name), decode(text));
+            let unshowable = match inputs().find(|i| i.name() == name) {
+                Some(Input::Switch(s)) => check_switch(s, &text).err(),
+                Some(Input::Field(f)) if matches!(f.kind(), Kind::Choice(_) | Kind::Bool) => {
+                    value(f, &text).err()
+                }
+                _ => None,
+            };
+            match unshowable {
+                Some(message) => refused.push(format!("{name} {message}")),
+                None => form.set(&name, &text),
             }
         }
-        form
+        (form, refused)
     }
 
     /// Reads the plan. Only the form's own parsing is checked here (is it a number?); the
@@ -210,29 +238,29 @@ impl Form {
     }
 }
 
-/// A field's value as the form shows it; floats in Rust's shortest round-trip form.
+/// A field's value as the form shows it; floats in shortest round-trip digits, as a person
+/// writes them (`Number`: 1e-320, not 322 characters).
 fn text(value: Value) -> String {
     match value {
-        Value::Float(x) => x.to_string(),
+        Value::Float(x) => Number(x).to_string(),
         Value::Int(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Choice(name) => name.to_owned(),
     }
 }
 
-/// The value an input's text stands for; empty is absent.
+/// The value an input's text stands for; an empty number is absent (a select or checkbox
+/// always holds one of its values).
 fn value(field: &Field, text: &str) -> Result<Option<Value>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
     let value = match field.kind() {
+        Kind::Float | Kind::Int { .. } if text.is_empty() => return Ok(None),
         Kind::Float => text.parse().ok().map(Value::Float),
         Kind::Int { .. } => text.parse().ok().map(Value::Int),
         Kind::Bool => text.parse().ok().map(Value::Bool),
         Kind::Choice(names) => names.iter().find(|n| **n == text).map(|n| Value::Choice(n)),
     };
     let rule = match field.kind() {
-        Kind::Int { .. } => "must be a whole number of at least 0".into(),
+        Kind::Int { max } => format!("must be a whole number from 0 to {max}"),
         other => format!("must be {}", other.describe()),
     };
     value
@@ -243,7 +271,11 @@ fn value(field: &Field, text: &str) -> Result<Option<Value>, String> {
 fn check_switch(switch: &Switch, text: &str) -> Result<(), String> {
     match switch.options.iter().any(|(value, _)| *value == text) {
         true => Ok(()),
-        false => Err(format!("is not a known choice (got \"{text}\")")),
+        false => {
+            let values: Vec<&str> = switch.options.iter().map(|(value, _)| *value).collect();
+            let values = values.join(", ");
+            Err(format!("must be one of {values} (got \"{text}\")"))
+        }
     }
 }
 
@@ -267,8 +299,83 @@ mod tests {
         plan.updates.per = UpdateUnit::Iteration;
         plan.updates.dataset_size = Some(1234);
         let form = Form::of(&plan);
-        let back = Form::from_hash(&format!("#{}", form.to_hash()));
+        let (back, refused) = Form::from_hash(&format!("#{}", form.to_hash()));
         assert_eq!(back.to_plan().unwrap(), plan);
+        assert!(refused.is_empty());
+    }
+
+    /// The message the form gives for `field`, if any.
+    fn message(form: &Form, field: &str) -> Option<String> {
+        let errors = form.to_plan().err()?;
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .find(|m| m.starts_with(field))
+    }
+
+    #[test]
+    fn any_hash_loads_with_malformed_escapes_kept_as_written() {
+        let (form, refused) = Form::from_hash("#lr.init=5%&decay.kind=step&lr.min=1e%2D5");
+        assert!(refused.is_empty());
+        assert_eq!(form.get("lr.init"), "5%");
+        assert_eq!(form.get("decay.kind"), "step");
+        assert_eq!(form.get("lr.min"), "1e-5");
+        assert_eq!(
+            message(&form, "lr.init").unwrap(),
+            "lr.init must be a number (got \"5%\")"
+        );
+        // Escapes of bytes that are not UTF-8 stay as written; a lone `%`, pairs without `=`:
+        // no panic.
+        assert_eq!(
+            Form::from_hash("#lr.init=%E0%A4").0.get("lr.init"),
+            "%E0%A4"
+        );
+        for hash in [
+            "#lr.init=%E0%A4",
+            "#%",
+            "#=&&lr.init",
+            "#lr.init=%zz%4",
+            "%%%%=%",
+        ] {
+            let (form, _) = Form::from_hash(hash);
+            let _ = form.to_plan();
+        }
+    }
+
+    #[test]
+    fn a_hash_value_a_select_or_checkbox_cannot_show_is_refused_by_name() {
+        let (form, refused) = Form::from_hash(
+            "phases.freeze=maybe&decay.kind=cosine&lr.limits=sometimes&epochs.total=30",
+        );
+        assert_eq!(
+            refused,
+            [
+                "phases.freeze must be true or false (got \"maybe\")",
+                "decay.kind must be one of cos, step, linear, constant (got \"cosine\")",
+                "lr.limits must be one of auto, custom (got \"sometimes\")",
+            ]
+        );
+        let defaults = Form::of(&Plan::default());
+        for name in ["phases.freeze", "decay.kind", "lr.limits"] {
+            assert_eq!(
+                form.get(name),
+                defaults.get(name),
+                "{name} keeps its default"
+            );
+        }
+        assert_eq!(form.to_plan().unwrap().epochs.total, 30);
+    }
+
+    #[test]
+    fn numbers_are_shown_as_a_person_writes_them() {
+        let mut plan = Plan::default();
+        plan.lr.init = 1e-320;
+        plan.lr.limit_max = Some(1e308);
+        let form = Form::of(&plan);
+        assert_eq!(form.get("lr.init"), "1e-320");
+        assert_eq!(form.get("lr.limit_max"), "1e308");
+        assert_eq!(form.get("lr.min"), "0.0001");
+        assert_eq!(form.to_plan().unwrap(), plan);
     }
 
     #[test]
@@ -318,13 +425,25 @@ mod tests {
     }
 
     #[test]
-    fn whole_numbers_beyond_the_fields_type_are_refused() {
+    fn whole_numbers_beyond_the_fields_type_are_refused_with_the_maximum() {
         let mut form = Form::of(&Plan::default());
         form.set("lr.nbs", "4294967296");
-        let errors = form.to_plan().unwrap_err();
         assert_eq!(
-            errors[0].to_string(),
+            message(&form, "lr.nbs").unwrap(),
             "lr.nbs must be at most 4294967295 (got \"4294967296\")"
+        );
+        form.set("lr.nbs", "-1");
+        assert_eq!(
+            message(&form, "lr.nbs").unwrap(),
+            "lr.nbs must be a whole number from 0 to 4294967295 (got \"-1\")"
+        );
+        form.set("updates.per", "iteration");
+        form.set("updates.source", "dataset_size");
+        form.set("updates.dataset_size", "18446744073709551616");
+        assert_eq!(
+            message(&form, "updates.dataset_size").unwrap(),
+            "updates.dataset_size must be a whole number from 0 to 18446744073709551615 \
+             (got \"18446744073709551616\")"
         );
     }
 }

@@ -8,6 +8,7 @@ use web_sys::HtmlCanvasElement;
 use crate::chart::{self, Frame, Series};
 use crate::compare::{self, Pinned};
 use crate::error::WebError;
+use crate::export::CsvPieces;
 use crate::inputs::Form;
 use crate::{FieldValue, export, fields_of, report};
 
@@ -98,10 +99,13 @@ impl Planner {
         self.recompile()
     }
 
-    /// Loads a link's hash (`#lr.init=0.02&decay.kind=step`); returns whether it is valid.
-    pub fn load_hash(&mut self, hash: &str) -> bool {
-        self.form = Form::from_hash(hash);
-        self.recompile()
+    /// Loads a link's hash, percent-encoded (`#lr.init=0.02&decay.kind=step`); returns what
+    /// `Form::from_hash` refused, `; `-separated ("" for nothing).
+    pub fn load_hash(&mut self, hash: &str) -> String {
+        let (form, refused) = Form::from_hash(hash);
+        self.form = form;
+        self.recompile();
+        refused.join("; ")
     }
 
     /// Loads a plan file. A file the trainer would refuse is refused with the schedule crate's
@@ -153,9 +157,10 @@ impl Planner {
         export::plan_toml(&self.current)
     }
 
-    /// Every step as CSV (`table::to_csv`), byte for byte what `lrplan --format csv` prints.
-    pub fn table_csv(&self) -> String {
-        export::table_csv(&self.current)
+    /// Every step as CSV in pieces, byte for byte what `lrplan --format csv` prints; refused
+    /// with its size above `export::CSV_MAX_BYTES`.
+    pub fn table_csv(&self) -> Result<CsvPieces, JsValue> {
+        Ok(CsvPieces::new(&self.current, export::CSV_PIECE_ROWS)?)
     }
 
     pub fn plan_file_name() -> String {
