@@ -102,6 +102,26 @@ function showErrors(errors) {
   $('problems').hidden = errors.length === 0;
 }
 
+/** "Use in PyTorch": the plan file (Rust's text, uncommented) in an lrplan.torch loop. */
+const pytorchSnippet = (plan) => `import lrplan
+from lrplan.torch import PlanScheduler, make_optimizer
+
+plan = lrplan.Plan.from_toml('''
+${plan}''')
+optimizer = make_optimizer(model, plan)
+scheduler = PlanScheduler(optimizer, plan)
+loader = make_loader(scheduler.batch_size)
+for epoch in scheduler.epochs():
+    if scheduler.phase_changed:  # unfreeze: a new batch size
+        loader = make_loader(scheduler.batch_size)
+    for x, y in loader:
+        criterion(model(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        scheduler.after_iteration()
+    scheduler.after_epoch()
+`;
+
 function draw() {
   const box = $('chart-box');
   planner.draw(canvas, box.clientWidth, box.clientHeight, window.devicePixelRatio || 1);
@@ -120,6 +140,7 @@ function update() {
   if (valid || !$('summary').innerHTML) {
     draw();
     $('summary').innerHTML = planner.summary_html();
+    $('pytorch-snippet').textContent = pytorchSnippet(planner.plan_toml().replace(/^#.*\n+|\s+#.*$/gm, ''));
   }
   document.body.classList.toggle('stale', !valid);
   for (const id of ['download-plan', 'download-csv', 'pin']) $(id).disabled = !valid;

@@ -141,6 +141,19 @@ test('typed inputs update the fitted lrs and the table exactly as the native cra
   assert.deepEqual(env.consoleErrors, []);
 });
 
+test('the "Use in PyTorch" snippet holds the plan on the page', async () => {
+  // Still the typed plan of the test above: the plan file in the snippet gives its table.
+  const snippet = await text('#pytorch-snippet');
+  const plan = snippet.match(/^plan = lrplan\.Plan\.from_toml\('''\n([^]*?)'''\)$/m);
+  assert.ok(plan, snippet);
+  assert.match(plan[1], /^kind = "adam"$/m);
+  assert.doesNotMatch(plan[1], /#/);
+  const embedded = join(dir, 'snippet.toml');
+  await writeFile(embedded, plan[1]);
+  assert.equal(lrplan('--format', 'csv', embedded), lrplan('--format', 'csv', join(dir, 'edited.toml')));
+  assert.match(snippet, /^scheduler = PlanScheduler\(optimizer, plan\)/m);
+});
+
 test('an invalid field is marked with the schedule crate message and the last curve stays', async () => {
   const before = await text('#fit-unfreeze-init');
   const pixels = () => page.locator('#chart').evaluate((c) => c.toDataURL());
