@@ -73,7 +73,8 @@ pub enum Error {
     },
     /// A keyword or mapping key that is no plan field.
     #[error(
-        "unknown plan field {0:?}: use a dotted path (lr.init) or its keyword (lr_init); lrplan.FIELDS lists them"
+        "unknown plan field {0:?}: use a dotted path (lr.init) or its keyword (lr_init); \
+         lrplan.FIELDS lists them"
     )]
     UnknownField(String),
     #[error("plan field {0} is given twice")]

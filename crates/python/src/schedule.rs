@@ -205,7 +205,8 @@ impl Schedule {
         let plan = self.schedule.plan();
         if !(plan.epochs.start..plan.epochs.total).contains(&epoch) {
             return Err(Error::Outside(format!(
-                "epoch {epoch} is outside the run: epochs {}..{} (epochs.start to epochs.total - 1)",
+                "epoch {epoch} is outside the run: epochs {}..{} \
+                 (epochs.start to epochs.total - 1)",
                 plan.epochs.start,
                 plan.epochs.total - 1
             )));

@@ -274,13 +274,16 @@ def test_the_optimizer_is_the_plans(kind):
         assert all(g["betas"] == (0.9, 0.999) for g in groups)
 
 
-def test_parameters_the_original_leaves_out_are_named():
+def test_parameters_the_original_leaves_out_train_in_group_1_and_are_named():
     class Scaled(nn.Module):
         def __init__(self):
             super().__init__()
             self.fc = nn.Linear(2, 2)
             self.scale = nn.Parameter(torch.ones(2))
 
-    with pytest.warns(UserWarning, match="1 parameter.* will not be trained: scale"):
-        groups = param_groups(Scaled())
-    assert [len(g) for g in groups] == [0, 1, 1]
+    model = Scaled()
+    with pytest.warns(UserWarning, match=r"1 parameter.* train with weight decay \(group 1\): "
+                                         r"scale$"):
+        groups = param_groups(model)
+    assert [ids(g) for g in groups] == [[], ids([model.fc.weight, model.scale]),
+                                        ids([model.fc.bias])]

@@ -12,11 +12,11 @@ A plain loop, the frozen phase included::
     plan = lrplan.Plan.load("plan.toml")
     optimizer = make_optimizer(model, plan)
     scheduler = PlanScheduler(optimizer, plan)
-    freeze(model.backbone)
+    model.backbone.requires_grad_(scheduler.phase == "unfreeze")   # frozen first, if planned
     loader = DataLoader(train_set, batch_size=scheduler.batch_size, shuffle=True, drop_last=True)
     for epoch in scheduler.epochs():
-        if scheduler.phase_changed:        # the first epoch of the unfrozen phase
-            unfreeze(model.backbone)
+        if scheduler.phase_changed:        # the first step of the unfrozen phase
+            model.backbone.requires_grad_(True)
             loader = DataLoader(train_set, batch_size=scheduler.batch_size, shuffle=True,
                                 drop_last=True)
         for x, y in loader:
@@ -59,8 +59,10 @@ def param_groups(model: nn.Module) -> Groups:
     goes to ``bn_weights`` (no weight decay), else to ``weights`` (weight decay). Only
     ``weight`` and ``bias`` attributes that are parameters count, so a module named ``bn_*``
     without a weight, or a batch norm without affine parameters, is skipped where the original
-    would fail; a parameter shared by two modules is taken once. Parameters that are no
-    module's ``weight`` or ``bias`` are in no group, as in the original: a warning names them.
+    would fail; a parameter shared by two modules is taken once. A parameter that is no
+    module's ``weight`` or ``bias`` (a class token, a layer scale), which the original's loop
+    never reaches and so never trains, goes to ``weights`` with a warning naming it, as the
+    trainer does with such parameters.
     """
     groups: Groups = ([], [], [])
     bn_weights, weights, biases = groups
@@ -77,13 +79,15 @@ def param_groups(model: nn.Module) -> Groups:
             take(bn_weights, getattr(module, "weight", None))
         else:
             take(weights, getattr(module, "weight", None))
-    left = [n for n, p in model.named_parameters() if id(p) not in taken]
+    left = [(n, p) for n, p in model.named_parameters() if id(p) not in taken]
     if left:
         warnings.warn(
-            f"{len(left)} parameter(s) are no module's weight or bias, so the original's "
-            f"grouping leaves them out and they will not be trained: {', '.join(left)}",
+            f"{len(left)} parameter(s) are no module's weight or bias, which the original's "
+            f"loop leaves out; they train with weight decay (group 1): "
+            f"{', '.join(n for n, _ in left)}",
             stacklevel=2,
         )
+        weights.extend(p for _, p in left)
     return groups
 
 
