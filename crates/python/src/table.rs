@@ -54,13 +54,13 @@ fn row_dtype(py: Python<'_>) -> PyResult<&Py<PyArrayDescr>> {
     ROW_DTYPE.get_or_try_init(py, || {
         let spec = PyDict::new(py);
         let columns = [
-            ("step", "<u8", offset_of!(Row, step)),
-            ("epoch", "<u4", offset_of!(Row, epoch)),
-            ("iteration", "<u8", offset_of!(Row, iteration)),
+            ("step", "=u8", offset_of!(Row, step)),
+            ("epoch", "=u4", offset_of!(Row, epoch)),
+            ("iteration", "=u8", offset_of!(Row, iteration)),
             ("phase", "u1", offset_of!(Row, phase)),
-            ("batch_size", "<u4", offset_of!(Row, batch_size)),
-            ("t", "<f8", offset_of!(Row, t)),
-            ("lr", "<f8", offset_of!(Row, lr)),
+            ("batch_size", "=u4", offset_of!(Row, batch_size)),
+            ("t", "=f8", offset_of!(Row, t)),
+            ("lr", "=f8", offset_of!(Row, lr)),
         ];
         spec.set_item("names", columns.map(|c| c.0))?;
         spec.set_item("formats", columns.map(|c| c.1))?;
@@ -71,8 +71,7 @@ fn row_dtype(py: Python<'_>) -> PyResult<&Py<PyArrayDescr>> {
 }
 
 // SAFETY: `Row` is plain old data (`repr(C)`, no pointers) and `row_dtype` describes its
-// layout field by field, with the struct's own offsets and size; the little-endian formats
-// match the only targets this crate is built for (x86-64, aarch64).
+// layout field by field: the struct's own offsets and size, native byte order (`=`).
 unsafe impl Element for Row {
     const IS_COPY: bool = true;
 
