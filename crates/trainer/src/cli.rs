@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, Parser, Subcommand};
 
+use crate::data::Style;
 use crate::groups::GroupBy;
-use crate::model::{Arch, Init};
+use crate::model::{Init, ModelArg};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,10 +27,47 @@ pub enum Command {
     Doctor,
     /// Train a model on an image folder with the plan's learning-rate schedule.
     Train(Box<TrainArgs>),
+    /// Images per second through the data pipeline alone (decode, transform, batch tensor).
+    #[command(hide = true)]
+    BenchData(BenchDataArgs),
+}
+
+/// The flags of `trainer bench-data` (scripts/bench-data.sh).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchDataArgs {
+    /// Image folder (DIR/train/<class>/*, DIR/val/<class>/*).
+    #[arg(long, value_name = "DIR", required_unless_present = "synthetic")]
+    pub data: Option<PathBuf>,
+
+    /// N random images in memory instead of --data (batch assembly alone).
+    #[arg(long, value_name = "N")]
+    pub synthetic: Option<usize>,
+
+    /// The split whose transform runs: train (random, shuffled) or val.
+    #[arg(long, default_value = "train", value_parser = ["train", "val"])]
+    pub split: String,
+
+    #[arg(long, default_value_t = 224)]
+    pub image_size: usize,
+
+    #[arg(long, value_enum, default_value = "imagenet")]
+    pub augment: Style,
+
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+
+    /// Passes over the split; each is timed on its own.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: u32,
+
+    /// Time the loader's batches alone, not their conversion to a tensor: the loader's
+    /// share when the consuming thread is free (as on a GPU, which copies the batch itself).
+    #[arg(long)]
+    pub batches_only: bool,
 }
 
 /// Where tensors live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DeviceArg {
     Auto,
     Cpu,
@@ -51,7 +90,9 @@ impl std::str::FromStr for DeviceArg {
     }
 }
 
-#[derive(Debug, Clone, Parser)]
+/// The flags of `trainer train`. A run's checkpoint keeps them (resolved: paths absolute), so
+/// `--resume` continues with exactly these settings.
+#[derive(Debug, Clone, Parser, serde::Serialize, serde::Deserialize)]
 pub struct TrainArgs {
     /// Plan file (TOML, as the planner page downloads it): the only source of learning rates,
     /// batch sizes, epochs, phases and optimizer settings.
@@ -68,9 +109,15 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
 
     /// Continue the run in RUN_DIR from its last checkpoint (same plan, data order, lrs and
-    /// optimizer state); the other flags are taken from the checkpoint.
+    /// optimizer state) with the settings it started with. Only --data (the same classes
+    /// and images, moved), --device, --threads and --no-charts may be given with it.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+
+    /// Start a fresh run in --out even though it holds one: the old run is moved aside to
+    /// RUN_DIR.previous-N (never deleted).
+    #[arg(long)]
+    pub start_over: bool,
 
     /// Pretrained weights (safetensors or torch.save file), matched by name and shape; the
     /// match report is printed before training. Tensors whose shape differs are refused.
@@ -101,11 +148,24 @@ pub struct TrainArgs {
     #[arg(long, default_value = "auto", value_name = "auto|cpu|cuda:N")]
     pub device: DeviceArg,
 
-    /// Architecture. ResNets use torchvision's tensor names.
-    #[arg(long, value_enum, default_value = "small-cnn")]
-    pub model: Arch,
+    /// A built-in architecture (small-cnn, resnet18, resnet34, resnet50; ResNets use
+    /// torchvision's tensor names) or a TorchScript file (torch.jit.script / torch.jit.trace)
+    /// whose forward maps [N, 3, H, W] to logits [N, classes], trained from its own weights.
+    #[arg(long, default_value = "small-cnn", value_name = "NAME|FILE")]
+    pub model: ModelArg,
 
-    /// Images are resized to this square size (pixels).
+    /// TorchScript models: tensors whose names start with PREFIX are the backbone, frozen in
+    /// the freeze phase and group 0 of --group-by subnet (repeatable). Default: everything
+    /// but the module holding the last parameter (fc in a ResNet).
+    #[arg(long, value_name = "PREFIX", conflicts_with = "head_prefix")]
+    pub freeze_prefix: Vec<String>,
+
+    /// TorchScript models: tensors whose names start with PREFIX are the head, the rest the
+    /// backbone (repeatable); the other way to say what --freeze-prefix says.
+    #[arg(long, value_name = "PREFIX")]
+    pub head_prefix: Vec<String>,
+
+    /// Model input size: images become SIZE x SIZE pixels (see --augment for how).
     #[arg(long, default_value_t = 32)]
     pub image_size: usize,
 
@@ -113,7 +173,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Fresh-weight init: normal = conv N(0,0.02), BN weight N(1,0.02) (the original);
+    /// Fresh-weight init of a built-in model: normal = conv N(0,0.02), BN weight N(1,0.02) (the original);
     /// kaiming = torchvision's.
     #[arg(long, value_enum, default_value = "normal")]
     pub init: Init,
@@ -132,9 +192,33 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_flip: bool,
 
-    /// No augmentation at all (benchmarks against a script that has none).
+    /// No augmentation at all (benchmarks against a script that has none): --augment none.
     #[arg(long)]
     pub no_augment: bool,
+
+    /// Transforms. imagenet: torchvision's RandomResizedCrop(size) + horizontal flip in
+    /// training, Resize(round(size / 0.875)) + CenterCrop(size) for validation (photos,
+    /// pretrained backbones, 224 px); cifar: the image squashed to the square, a random crop
+    /// after zero padding + flip in training (small images; the default); none: squashed only.
+    #[arg(long, value_enum, value_name = "STYLE", conflicts_with = "no_augment")]
+    #[serde(default)]
+    pub augment: Option<Style>,
+
+    /// Normalisation mean per channel after scaling to [0, 1] (default: ImageNet's
+    /// 0.485,0.456,0.406).
+    #[arg(
+        long,
+        value_name = "R,G,B",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    #[serde(default)]
+    pub mean: Vec<f32>,
+
+    /// Normalisation standard deviation per channel (default: ImageNet's 0.229,0.224,0.225).
+    #[arg(long, value_name = "R,G,B", value_delimiter = ',')]
+    #[serde(default)]
+    pub std: Vec<f32>,
 
     /// Skip (and count, and list) images that cannot be decoded instead of stopping.
     #[arg(long)]
@@ -164,4 +248,15 @@ pub struct TrainArgs {
     /// resumable; for tests of --resume.
     #[arg(long, hide = true)]
     pub stop_after_epochs: Option<u32>,
+}
+
+/// The long names (without dashes) of the flags given on the command line, as opposed to
+/// defaults: `--resume` accepts only some of them.
+pub fn given_flags(matches: &ArgMatches) -> Vec<String> {
+    let train = TrainArgs::command();
+    train
+        .get_arguments()
+        .filter(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect()
 }

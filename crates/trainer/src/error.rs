@@ -38,11 +38,19 @@ pub enum Error {
     WeightsMismatch { path: PathBuf, reason: String },
     /// A command-line flag with a value that cannot work.
     #[error("{flag}: {reason}")]
-    Flag { flag: &'static str, reason: String },
-    /// The loss became NaN or infinite.
+    Flag { flag: String, reason: String },
+    /// The loss became NaN or infinite. Epochs and iterations are counted from 1, as the
+    /// progress lines count them.
     #[error(
-        "loss is {loss} at step {step} (epoch {epoch}, iteration {iteration}, lr {lr:e}); \
-         stopped, the last good checkpoint is kept"
+        "loss is {loss} at step {step} (epoch {}, iteration {}, lr {lr:e}); stopped before \
+         the update, {}",
+        epoch + 1,
+        iteration + 1,
+        if *had_checkpoint {
+            "the last good checkpoint is kept"
+        } else {
+            "no checkpoint had been written yet"
+        }
     )]
     NonFinite {
         step: u64,
@@ -50,7 +58,24 @@ pub enum Error {
         iteration: u64,
         lr: f64,
         loss: f32,
+        /// Whether the run folder holds a checkpoint from before this step.
+        had_checkpoint: bool,
     },
+    /// A fresh run aimed at a folder that holds one.
+    #[error("{}: already holds a run ({}); {}", path.display(), found.join(", "), run_exists_advice(path, *resumable))]
+    RunExists {
+        path: PathBuf,
+        found: Vec<String>,
+        /// Whether it has a checkpoint to continue from.
+        resumable: bool,
+    },
+    /// Another trainer holds the run folder's lock.
+    #[error(
+        "{}: another trainer is using this run folder ({holder}); wait for it to end or stop \
+         it, then resume",
+        path.display()
+    )]
+    RunLocked { path: PathBuf, holder: String },
     /// A checkpoint or run folder that cannot be resumed from.
     #[error("{}: {reason}", path.display())]
     Checkpoint { path: PathBuf, reason: String },
@@ -69,6 +94,22 @@ pub enum Error {
     /// libtorch refused an operation (device, shape, memory).
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// libtorch refused an operation asked through the C++ shim (its exception's message).
+    #[error("libtorch: {0}")]
+    Libtorch(String),
+    /// A model file that cannot be trained: not TorchScript, no parameters, the wrong output.
+    #[error("{}: {reason}", path.display())]
+    Model { path: PathBuf, reason: String },
+}
+
+fn run_exists_advice(dir: &Path, resumable: bool) -> String {
+    let d = dir.display();
+    let over = format!("start over with --start-over (the old run is moved to {d}.previous-N)");
+    if resumable {
+        format!("continue it with --resume {d}, or {over}")
+    } else {
+        format!("it has no checkpoint to continue from; {over}")
+    }
 }
 
 fn save_advice(dir: &Path, had_checkpoint: bool) -> String {
@@ -98,9 +139,31 @@ impl Error {
         }
     }
 
-    pub(crate) fn flag(flag: &'static str, reason: impl Into<String>) -> Self {
+    /// Completes a [`Error::NonFinite`] with whether the run folder holds a checkpoint.
+    pub(crate) fn checkpoint_kept(self, kept: bool) -> Self {
+        match self {
+            Error::NonFinite {
+                step,
+                epoch,
+                iteration,
+                lr,
+                loss,
+                ..
+            } => Error::NonFinite {
+                step,
+                epoch,
+                iteration,
+                lr,
+                loss,
+                had_checkpoint: kept,
+            },
+            e => e,
+        }
+    }
+
+    pub(crate) fn flag(flag: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Flag {
-            flag,
+            flag: flag.into(),
             reason: reason.into(),
         }
     }

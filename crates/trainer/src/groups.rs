@@ -12,7 +12,9 @@ use std::fmt::Write;
 use crate::model::{Registry, Subnet, TensorKind};
 
 /// How tensors are split into groups (`--group-by`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum GroupBy {
     /// 0: batch-norm weights (no decay), 1: conv/linear weights (decay), 2: biases (no decay).
     Kind,

@@ -6,7 +6,9 @@
 //! Modules, from the inside out:
 //! * [`model`]: the [`model::Network`] seam every model is trained through, and the built-in
 //!   small CNN and ResNet-18/34/50 behind it, with a registry that records each tensor's
-//!   torchvision name, kind and sub-network;
+//!   torchvision name, kind and sub-network; a user's TorchScript file behind the same seam;
+//! * `shim`: the C++ shim (`cpp/`) for what tch does not expose of libtorch (a TorchScript
+//!   module's tree and per-module modes);
 //! * [`groups`]: parameter groups decided by tensor kind (or sub-network);
 //! * [`optim`]: SGD/Adam/AdamW with torch.optim semantics and exportable state;
 //! * [`data`]: image folders listed, decoded into memory, and a prefetching, augmenting loader;
@@ -15,7 +17,8 @@
 //! * [`config`]: the command line turned into a checked [`config::RunConfig`];
 //! * [`learner`]: the training step, validation and the epoch loop; [`state`]: the run's
 //!   record; [`interrupt`]: stopping a run from outside;
-//! * [`run`]: `trainer train`, wiring the above; [`log`], [`checkpoint`], [`charts`],
+//! * [`run`]: `trainer train`, wiring the above; [`run_dir`]: the run folder's lock and
+//!   guard; [`log`], [`checkpoint`], [`charts`],
 //!   [`progress`] its outputs;
 //! * [`cli`], [`doctor`]: the command line; [`malloc`]: the C allocator's setting for training.
 
@@ -36,6 +39,8 @@ pub mod optim;
 pub mod pretrained;
 pub mod progress;
 pub mod run;
+pub mod run_dir;
+mod shim;
 pub mod state;
 pub mod tensors;
 

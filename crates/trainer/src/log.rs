@@ -32,9 +32,30 @@ pub struct EpochMetrics {
     pub epoch: u32,
     pub lr: f64,
     pub train_loss: f64,
+    /// NaN without validation (`--no-val`).
+    #[serde(with = "nan_as_null")]
     pub val_loss: f64,
+    #[serde(with = "nan_as_null")]
     pub val_acc: f64,
     pub seconds: f64,
+}
+
+/// JSON has no NaN: serde_json writes it as `null` and then cannot read it back as a number.
+/// A metric that was not measured is `null` in the record and NaN in memory.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_nan() {
+            s.serialize_none()
+        } else {
+            s.serialize_f64(*x)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }
 
 pub struct Logs {
@@ -64,6 +85,19 @@ impl Logs {
                 .write(true)
                 .open(&path)
                 .map_err(|e| Error::io(&path, "open for resuming", e))?;
+            let found = f
+                .metadata()
+                .map_err(|e| Error::io(&path, "open for resuming", e))?
+                .len();
+            if found < len {
+                return Err(Error::Checkpoint {
+                    path,
+                    reason: format!(
+                        "holds {found} bytes but the checkpoint recorded {len}: the log was cut \
+                         short after the checkpoint was written"
+                    ),
+                });
+            }
             f.set_len(len)
                 .map_err(|e| Error::io(&path, "truncate to the checkpoint", e))?;
             let mut w = BufWriter::new(f);

@@ -3,17 +3,22 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use lrplan_trainer::cli::{Cli, Command};
+use clap::{CommandFactory, FromArgMatches};
+use lrplan_trainer::cli::{Cli, Command, given_flags};
 use lrplan_trainer::config::RunConfig;
 use lrplan_trainer::interrupt::Interrupter;
 use lrplan_trainer::learner::WARMUP_STEPS;
-use lrplan_trainer::run;
+use lrplan_trainer::run::{self, Outcome};
 
 fn main() -> ExitCode {
     lrplan_trainer::malloc::keep_freed_memory();
-    let cli = Cli::parse();
-    match real_main(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = matches
+        .subcommand_matches("train")
+        .map(given_flags)
+        .unwrap_or_default();
+    match real_main(cli, &given) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<()> {
+fn real_main(cli: Cli, given: &[String]) -> anyhow::Result<()> {
     match cli.command {
         Command::Doctor => {
             print!("{}", lrplan_trainer::doctor::report());
@@ -35,26 +40,45 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => {
             let interrupter = Interrupter::new();
             interrupter.stop_on_ctrl_c();
-            let config = RunConfig::from_args(*args, std::env::args().collect())?;
-            let outcome = run::train(config, interrupter)?;
-            if let Some(m) = outcome.metrics.last() {
-                println!(
-                    "done: {} steps in {:.1}s; final val_acc {:.4}, val_loss {:.4}; run folder {}",
-                    outcome.steps,
-                    outcome.seconds,
-                    m.val_acc,
-                    m.val_loss,
-                    outcome.out.display()
-                );
-            }
-            if outcome.timed_steps > 0 {
-                let sps = outcome.timed_steps as f64 / outcome.train_seconds.max(1e-9);
-                println!(
-                    "throughput: {sps:.3} steps/s ({} steps timed, the first {} excluded)",
-                    outcome.timed_steps, WARMUP_STEPS
-                );
-            }
+            let config = RunConfig::from_args(*args, given, std::env::args().collect())?;
+            report(&run::train(config, interrupter)?);
             Ok(())
         }
+        Command::BenchData(args) => {
+            lrplan_trainer::data::bench::run(&args)?;
+            Ok(())
+        }
+    }
+}
+
+/// The closing lines of `trainer train`.
+fn report(outcome: &Outcome) {
+    let last = outcome.metrics.last();
+    if outcome.already_finished {
+        println!(
+            "{}: the run is finished, every epoch of its plan is trained ({} epochs; final \
+             val_acc {:.4}); nothing to do",
+            outcome.out.display(),
+            outcome.metrics.len(),
+            last.map_or(f64::NAN, |m| m.val_acc)
+        );
+        return;
+    }
+    if let Some(m) = last {
+        println!(
+            "done: {} steps in {:.1}s; final val_acc {:.4}, val_loss {:.4}; run folder {}",
+            outcome.steps,
+            outcome.seconds,
+            m.val_acc,
+            m.val_loss,
+            outcome.out.display()
+        );
+    }
+    if outcome.timed_steps > 0 {
+        let sps = outcome.timed_steps as f64 / outcome.train_seconds.max(1e-9);
+        println!(
+            "throughput: {sps:.3} steps/s ({} steps timed, the first {} excluded)",
+            outcome.timed_steps, WARMUP_STEPS
+        );
     }
 }

@@ -20,6 +20,8 @@ use crate::state::RunState;
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// A resumed run that had nothing left to train.
+    pub already_finished: bool,
     pub out: PathBuf,
     pub metrics: Vec<EpochMetrics>,
     pub seconds: f64,
@@ -34,6 +36,9 @@ pub struct Outcome {
 /// Trains the configured run until it finishes or stops; an interruption is an error that
 /// says how to resume.
 pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
+    if cfg.finished() {
+        return Ok(Outcome::finished_before(&cfg));
+    }
     if let Some(n) = cfg.threads {
         tch::set_num_threads(n);
     }
@@ -46,12 +51,14 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
         model.parameter_count(),
         cfg.device
     );
+    for note in model.notes() {
+        println!("  {note}");
+    }
     if let Some((path, opts)) = &cfg.weights {
         let loaded = crate::pretrained::load(model.as_ref(), path, opts)?;
         println!("weights: {}\n{}", path.display(), loaded.report);
     }
     let mut opt = optimizer(&cfg, model.as_ref());
-    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, "create run folder", e))?;
     let state = open_state(&cfg, model.as_ref(), &mut opt)?;
     let mut fit = Fit {
         learner: Learner::new(model.as_ref(), &cfg.schedule, opt, cfg.device),
@@ -59,7 +66,6 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
         train: Arc::new(train_set),
         val: cfg.validate.then(|| Arc::new(val_set)),
         seed: cfg.seed,
-        augment: cfg.augment,
         limits: cfg.limits,
         charts: cfg.charts,
         interrupter,
@@ -71,6 +77,7 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
         return Err(Error::Interrupted { path: cfg.out });
     }
     Ok(Outcome {
+        already_finished: false,
         out: cfg.out.clone(),
         metrics: fit.state.meta.metrics.clone(),
         seconds: started.elapsed().as_secs_f64(),
@@ -80,22 +87,42 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
     })
 }
 
+impl Outcome {
+    /// The report of a run whose every epoch was already trained.
+    fn finished_before(cfg: &RunConfig) -> Outcome {
+        let metrics = cfg
+            .resume
+            .as_ref()
+            .map(|m| m.metrics.clone())
+            .unwrap_or_default();
+        Outcome {
+            already_finished: true,
+            out: cfg.out.clone(),
+            metrics,
+            seconds: 0.0,
+            steps: 0,
+            train_seconds: 0.0,
+            timed_steps: 0,
+        }
+    }
+}
+
 /// Decodes the configured data (train, val) and says what it holds.
 fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
     let size = cfg.image_size;
+    let (train_tf, val_tf) = (cfg.transforms.train(size), cfg.transforms.eval(size));
     let (train, val) = match &cfg.data {
-        DataSource::Synthetic { n } => {
-            let val_n = if cfg.validate { (n / 5).max(10) } else { 10 };
-            let train = Dataset::synthetic(*n, 10, size, cfg.seed);
-            (train, Dataset::synthetic(val_n, 10, size, cfg.seed + 1))
+        DataSource::Synthetic { n, val } => {
+            let train = Dataset::synthetic(*n, train_tf, cfg.seed);
+            (train, Dataset::synthetic(*val, val_tf, cfg.seed + 1))
         }
         DataSource::Folder {
             train,
             val,
             skip_bad,
         } => {
-            let train = Dataset::load(train.clone(), size, *skip_bad)?;
-            let val = Dataset::load(val.clone(), size, *skip_bad)?;
+            let train = Dataset::load(train.clone(), train_tf, *skip_bad)?;
+            let val = Dataset::load(val.clone(), val_tf, *skip_bad)?;
             for set in [&train, &val] {
                 report_skipped(set);
             }
@@ -154,5 +181,5 @@ fn open_state(cfg: &RunConfig, model: &dyn Network, opt: &mut Optimizer) -> Resu
         meta.iteration,
         meta.epoch
     );
-    RunState::resume(&cfg.out, meta, model, opt)
+    RunState::resume(cfg, meta, model, opt)
 }

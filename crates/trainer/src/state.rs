@@ -2,7 +2,7 @@
 //! ([`Meta`]) and the open logs, and the one way to save both with the model and the
 //! optimizer.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::checkpoint::{self, Meta};
 use crate::config::RunConfig;
@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::log::{EpochMetrics, Logs};
 use crate::model::Network;
 use crate::optim::Optimizer;
-use crate::tensors;
 
 /// Where an optimizer step sits in the run.
 #[derive(Debug, Clone, Copy)]
@@ -37,10 +36,15 @@ impl RunState {
         if cfg.plan_path != copy {
             std::fs::write(&copy, &cfg.plan_text).map_err(|e| Error::io(&copy, "write", e))?;
         }
+        let (train_images, val_images) = cfg.data.counts();
         let meta = Meta {
+            format: checkpoint::FORMAT,
+            args: cfg.args.clone(),
             argv: cfg.argv.clone(),
             plan: cfg.plan_text.clone(),
-            seed: cfg.seed,
+            classes: cfg.data.classes(),
+            train_images,
+            val_images,
             epoch: cfg.schedule.plan().epochs.start,
             iteration: 0,
             optimizer_steps: 0,
@@ -49,6 +53,8 @@ impl RunState {
             metrics: Vec::new(),
             best_val_acc: None,
             log_lengths: Vec::new(),
+            files: Default::default(),
+            checksum: String::new(),
         };
         Ok(RunState {
             out: out.clone(),
@@ -60,17 +66,22 @@ impl RunState {
     /// Continues from the `last` checkpoint: model and optimizer state restored, logs cut
     /// back to what the checkpoint recorded.
     pub fn resume(
-        out: &Path,
-        meta: Meta,
+        cfg: &RunConfig,
+        mut meta: Meta,
         model: &dyn Network,
         opt: &mut Optimizer,
     ) -> Result<RunState> {
+        let out = &cfg.out;
+        // Data moved and named with --data: the record follows it, so the next resume needs
+        // no --data (the classes and counts were checked against the record).
+        meta.args.data = cfg.args.data.clone();
         let p = checkpoint::paths(out, "last");
-        model.load_state(tensors::read_file(&p.model)?, &p.model)?;
-        opt.import(tensors::read_file(&p.optim)?, &p.optim)?;
+        let (weights, optimizer) = checkpoint::load_tensors(out, "last", &meta)?;
+        model.load_state(weights, &p.model)?;
+        opt.import(optimizer, &p.optim)?;
         let logs = Logs::resume(out, &meta.log_lengths)?;
         Ok(RunState {
-            out: out.to_path_buf(),
+            out: out.clone(),
             meta,
             logs,
         })
@@ -115,12 +126,18 @@ impl RunState {
     pub fn save(&mut self, name: &str, model: &dyn Network, opt: &Optimizer) -> Result<()> {
         let mut write = || -> Result<()> {
             self.meta.log_lengths = self.logs.lengths()?;
-            checkpoint::save(&self.out, name, &model.state(), &opt.export(), &self.meta)
+            let (state, extra) = (model.state(), model.checkpoint_files(name)?);
+            checkpoint::save(&self.out, name, &state, &opt.export(), &extra, &self.meta)
         };
         write().map_err(|e| Error::Save {
             dir: self.out.clone(),
             error: Box::new(e),
-            had_checkpoint: checkpoint::paths(&self.out, "last").meta.exists(),
+            had_checkpoint: self.has_checkpoint(),
         })
+    }
+
+    /// Whether the run folder holds a checkpoint to resume from.
+    pub fn has_checkpoint(&self) -> bool {
+        checkpoint::paths(&self.out, "last").meta.exists()
     }
 }

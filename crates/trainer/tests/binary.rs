@@ -6,64 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use lrplan_schedule::{Schedule, plan_file, table};
+use lrplan_schedule::{Schedule, plan_file};
 use lrplan_trainer::tensors::read_file as read_tensors;
-
-const CLASSES: [&str; 2] = ["cat", "dog"];
-const TRAIN_PER_CLASS: usize = 12;
-
-fn data(dir: &Path) -> String {
-    let d = dir.join("data");
-    if !d.exists() {
-        image_folder(&d, &CLASSES, TRAIN_PER_CLASS, 3);
-    }
-    d.to_string_lossy().into_owned()
-}
-
-/// A temporary folder holding the generated image set, its path, and its train-set size.
-fn setup() -> (tempfile::TempDir, String, usize) {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = data(tmp.path());
-    (tmp, d, CLASSES.len() * TRAIN_PER_CLASS)
-}
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-fn train_args<'a>(plan: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        "--plan",
-        plan,
-        "--data",
-        data,
-        "--out",
-        out,
-        "--image-size",
-        "8",
-        "--threads",
-        "1",
-        "--seed",
-        "3",
-    ]
-}
-
-fn expected_table(plan_text: &str) -> String {
-    let plan = plan_file::from_toml(plan_text).unwrap();
-    table::to_csv(&Schedule::new(&plan).unwrap())
-}
-
-fn assert_lr_log(run: &Path, plan_text: &str) {
-    let got = std::fs::read_to_string(run.join("lr.csv")).unwrap();
-    let want = expected_table(plan_text);
-    let (g, w) = (lr_rows(&got), lr_rows(&want));
-    assert_eq!(g.len(), w.len(), "row count of {}", run.display());
-    for (a, b) in g.iter().zip(&w) {
-        assert_eq!(a, b, "lr.csv row differs from the schedule table (bits)");
-    }
-    assert_eq!(got, want);
-}
 
 #[test]
 fn lr_log_equals_schedule_table_bit_for_bit() {
@@ -222,7 +166,8 @@ fn streamed_data_trains_like_data_in_memory() {
     let good = std::fs::read(broken.join("train/cat/001.png")).unwrap();
     std::fs::write(broken.join("train/cat/001.png"), &good[..good.len() / 2]).unwrap();
     let bs = s(&broken);
-    let mut args = train_args(&p, &bs, &st);
+    let stopped = s(&tmp.path().join("stopped"));
+    let mut args = train_args(&p, &bs, &stopped);
     args.push("--no-charts");
     let out = trainer()
         .args(&args)
@@ -412,7 +357,8 @@ fn bad_inputs_fail_with_clear_messages() {
         "{e}"
     );
     let broken_s = s(&broken);
-    let mut args = train_args(&good, &broken_s, &o);
+    let skipped_out = s(&tmp.path().join("run-skipped"));
+    let mut args = train_args(&good, &broken_s, &skipped_out);
     args.push("--skip-bad-images");
     let out = run_ok(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -592,4 +538,26 @@ fn binary_links_libtorch_cuda_and_has_runpath() {
         text.contains("libtorch:") && text.contains("CUDA available"),
         "{text}"
     );
+}
+
+#[test]
+fn a_plan_with_a_byte_order_mark_trains_as_the_page_and_the_cli_read_it() {
+    let (tmp, d, n) = setup();
+    let text = plan("sgd", "cos", "epoch", 2, 0, (8, 8), n);
+    let p = tmp.path().join("bom.toml");
+    std::fs::write(&p, format!("\u{feff}{text}")).unwrap();
+    let out = tmp.path().join("run");
+    let (ps, o) = (s(&p), s(&out));
+    let mut args = train_args(&ps, &d, &o);
+    args.push("--no-charts");
+    run_ok(&args);
+    assert_lr_log(&out, &text);
+    // UTF-16 is refused by the trainer with the same rule as everywhere else.
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
+    std::fs::write(&p, utf16).unwrap();
+    let e = run_err(&train_args(&s(&p), &d, &s(&tmp.path().join("run16"))));
+    assert!(e.contains("bom.toml") && e.contains("UTF-8"), "{e}");
 }

@@ -1,6 +1,8 @@
-//! The batch loader: a background thread that assembles the batches of one epoch (decoding
-//! streamed images in parallel with rayon) and hands them over through a bounded channel, so
-//! the device never waits for the CPU.
+//! The batch loader: a background thread that assembles the batches of one epoch and hands
+//! them over through a bounded channel (two batches ahead), so the model rarely waits and
+//! memory stays bounded: at most four batches exist at once (two queued, one being built,
+//! one being trained on). Within a batch the images are decoded and transformed in parallel
+//! (rayon's pool, one thread per core).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,8 +11,8 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use lrplan_schedule::batches_per_epoch;
 use rayon::prelude::*;
 
-use super::random::{epoch_order, mix};
-use super::{Dataset, decode};
+use super::random::{SampleRng, epoch_order};
+use super::{Dataset, Images};
 use crate::error::{Error, Result};
 
 /// A batch ready to become tensors: `[n, 3, size, size]` pixels, row-major.
@@ -22,17 +24,14 @@ pub struct Batch {
     pub labels: Vec<i64>,
 }
 
-/// What a loader does to its images.
+/// Which batches a loader makes; what is done to each image is the dataset's
+/// [`Transform`](super::Transform).
 #[derive(Debug, Clone, Copy)]
 pub struct LoaderSpec {
     pub batch_size: usize,
     pub drop_last: bool,
-    /// Shuffle and augment (train) or keep order (val).
+    /// Shuffle (train) or keep order (val).
     pub train: bool,
-    /// Random horizontal flip (train only).
-    pub flip: bool,
-    /// Random flip and crop at all (train only).
-    pub augment: bool,
     pub seed: u64,
     pub epoch: u32,
     /// First batch to produce (resuming mid-epoch skips the ones already trained).
@@ -40,14 +39,12 @@ pub struct LoaderSpec {
 }
 
 impl LoaderSpec {
-    /// Validation: every image once, in order, as is, in batches of 256.
+    /// Validation: every image once, in order, in batches of 256.
     pub fn eval() -> LoaderSpec {
         LoaderSpec {
             batch_size: 256,
             drop_last: false,
             train: false,
-            flip: false,
-            augment: false,
             seed: 0,
             epoch: 0,
             first_batch: 0,
@@ -68,9 +65,10 @@ pub fn spawn_loader(data: Arc<Dataset>, spec: LoaderSpec) -> Receiver<Result<Bat
             (0..n).collect()
         };
         let count = batches_per_epoch(n as u64, spec.batch_size as u32, spec.drop_last) as usize;
+        let table = data.transform.normalize.table();
         for b in spec.first_batch..count {
             let idx = &order[b * spec.batch_size..((b + 1) * spec.batch_size).min(n)];
-            let batch = make_batch(&data, idx, b, &spec);
+            let batch = make_batch(&data, idx, b, &spec, &table);
             let failed = batch.is_err();
             if tx.send(batch).is_err() || failed {
                 return;
@@ -80,35 +78,38 @@ pub fn spawn_loader(data: Arc<Dataset>, spec: LoaderSpec) -> Receiver<Result<Bat
     rx
 }
 
-fn make_batch(data: &Dataset, idx: &[usize], b: usize, spec: &LoaderSpec) -> Result<Batch> {
+/// Output floats per batch from which images in memory are assembled on rayon's threads too.
+/// Below it the work is a few hundred microseconds, less than waking the pool costs, and on a
+/// CPU run the pool's threads would only compete with libtorch's for the cores.
+pub const PARALLEL_FROM: usize = 1 << 22;
+
+fn make_batch(
+    data: &Dataset,
+    idx: &[usize],
+    b: usize,
+    spec: &LoaderSpec,
+    table: &[[f32; 256]; 3],
+) -> Result<Batch> {
     let len = data.image_len();
     let mut pixels = vec![0f32; idx.len() * len];
-    // The closure that fills one image; run in parallel only when it decodes files: for
-    // images already in memory the copy (and crop) is cheap, and waking rayon's workers
-    // would only compete with libtorch's threads for the cores.
     let fill = |(out, (k, &i)): (&mut [f32], (usize, &usize))| -> Option<(PathBuf, String)> {
-        let decoded;
-        let src = if data.files.is_empty() {
-            &data.pixels[i * len..(i + 1) * len]
-        } else {
-            match decode(&data.files[i], data.size) {
+        let mut rng = SampleRng::new(spec.seed, spec.epoch, (b * spec.batch_size + k) as u64);
+        let loaded;
+        let src = match &data.images {
+            Images::Memory(px) => &px[i * len..(i + 1) * len],
+            Images::Files(files) => match data.transform.load(&files[i], &mut rng) {
                 Ok(px) => {
-                    decoded = px;
-                    &decoded[..]
+                    loaded = px;
+                    &loaded[..]
                 }
-                Err(e) => return Some((data.files[i].clone(), e)),
-            }
+                Err(e) => return Some((files[i].clone(), e)),
+            },
         };
-        if spec.train && spec.augment {
-            let pos = (b * spec.batch_size + k) as u64;
-            let r = mix(spec.seed.wrapping_add(spec.epoch as u64), 0xa06, pos);
-            augment(src, out, data.size, r, spec.flip);
-        } else {
-            out.copy_from_slice(src);
-        }
+        data.transform.finish(src, out, &rng, table);
         None
     };
-    let errors: Vec<(PathBuf, String)> = if data.files.is_empty() {
+    let serial = matches!(data.images, Images::Memory(_)) && pixels.len() < PARALLEL_FROM;
+    let errors: Vec<(PathBuf, String)> = if serial {
         pixels
             .chunks_mut(len)
             .zip(idx.iter().enumerate())
@@ -126,33 +127,8 @@ fn make_batch(data: &Dataset, idx: &[usize], b: usize, spec: &LoaderSpec) -> Res
     }
     Ok(Batch {
         index: b,
-        size: data.size,
+        size: data.size(),
         pixels,
         labels: idx.iter().map(|&i| data.labels[i]).collect(),
     })
-}
-
-/// Random horizontal flip and random crop after zero padding (2 pixels below 32, else 4).
-fn augment(src: &[f32], out: &mut [f32], size: usize, r: u64, flip: bool) {
-    let pad = if size < 32 { 2 } else { 4 } as i64;
-    let flip = flip && r & 1 == 1;
-    let dx = ((r >> 8) % (2 * pad as u64 + 1)) as i64 - pad;
-    let dy = ((r >> 24) % (2 * pad as u64 + 1)) as i64 - pad;
-    let s = size as i64;
-    let plane = size * size;
-    for c in 0..3 {
-        for y in 0..s {
-            let sy = y + dy;
-            for x in 0..s {
-                let xx = if flip { s - 1 - x } else { x };
-                let sx = xx + dx;
-                out[c * plane + (y * s + x) as usize] =
-                    if (0..s).contains(&sy) && (0..s).contains(&sx) {
-                        src[c * plane + (sy * s + sx) as usize]
-                    } else {
-                        0.0
-                    };
-            }
-        }
-    }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use lrplan_schedule::Phase;
 
 use super::{Learner, Validation};
-use crate::config::{Augment, Limits};
+use crate::config::Limits;
 use crate::data::{Dataset, LoaderSpec, spawn_loader};
 use crate::error::Result;
 use crate::interrupt::Interrupter;
@@ -67,7 +67,6 @@ pub struct Fit<'a> {
     /// `None` with `--no-val`.
     pub val: Option<Arc<Dataset>>,
     pub seed: u64,
-    pub augment: Augment,
     pub limits: Limits,
     pub charts: bool,
     pub interrupter: Interrupter,
@@ -127,7 +126,8 @@ impl Fit<'_> {
             if per_iteration {
                 self.update_lr(epoch, at.iteration)?;
             }
-            let loss = self.learner.train_step(&batch, mode, at)?;
+            let loss = (self.learner.train_step(&batch, mode, at))
+                .map_err(|e| e.checkpoint_kept(self.state.has_checkpoint()))?;
             let lr = self.learner.lr();
             self.state.record_step(at, lr, loss)?;
             self.throughput.step_done();
@@ -204,8 +204,6 @@ impl Fit<'_> {
             batch_size,
             drop_last: self.learner.schedule.plan().updates.drop_last,
             train: true,
-            flip: self.augment.flip,
-            augment: self.augment.enabled,
             seed: self.seed,
             epoch,
             first_batch: self.state.meta.iteration as usize,

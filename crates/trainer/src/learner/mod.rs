@@ -87,7 +87,8 @@ impl<'a> Learner<'a> {
     }
 
     /// One optimizer step on `batch`, with the lr already applied: forward, loss, backward,
-    /// update. A non-finite loss stops the run before the update, naming the step.
+    /// update. A non-finite loss stops the run before the update, naming the step (the
+    /// caller knows whether a checkpoint exists: [`Error::checkpoint_kept`]).
     pub fn train_step(&mut self, batch: &Batch, mode: Mode, at: Position) -> Result<f64> {
         let (x, y) = to_device(batch, self.device)?;
         let logits = self.model.forward(&x, mode)?;
@@ -100,6 +101,7 @@ impl<'a> Learner<'a> {
                 iteration: at.iteration,
                 lr: self.lr(),
                 loss: loss_v as f32,
+                had_checkpoint: false,
             });
         }
         let grads = Tensor::f_run_backward(&[&loss], &self.params, false, false)?;
@@ -133,7 +135,7 @@ impl<'a> Learner<'a> {
 }
 
 /// The one way a batch becomes tensors: images `[n, 3, size, size]` and labels on `device`.
-fn to_device(batch: &Batch, device: Device) -> Result<(Tensor, Tensor)> {
+pub fn to_device(batch: &Batch, device: Device) -> Result<(Tensor, Tensor)> {
     let (n, s) = (batch.labels.len() as i64, batch.size as i64);
     let x = Tensor::from_slice(&batch.pixels)
         .f_reshape([n, 3, s, s])?

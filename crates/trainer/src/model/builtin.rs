@@ -7,7 +7,9 @@ use super::{Builder, Mode, Network, Registry, resnet, small_cnn};
 use crate::error::{Error, Result};
 
 /// How fresh weights are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum Init {
     /// conv N(0, 0.02), batch-norm weight N(1, 0.02), as the original training code.
     Normal,
@@ -16,7 +18,9 @@ pub enum Init {
 }
 
 /// Which architecture to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum Arch {
     /// Three conv–batch-norm–ReLU blocks (16, 32, 64 channels), global pooling, linear head.
     SmallCnn,

@@ -22,16 +22,18 @@ mod builtin;
 mod layers;
 mod resnet;
 mod small_cnn;
+mod torchscript;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
 
 pub use builder::Builder;
 pub use builtin::{Arch, Builtin, Init};
 pub use layers::{BatchNorm2d, Conv2d, Linear};
+pub use torchscript::{Split, TorchScript};
 
 use crate::error::{Error, Result};
 
@@ -110,6 +112,18 @@ pub trait Network {
     /// Logits `[N, C]` for a batch `[N, 3, H, W]`.
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor>;
 
+    /// What to tell the user before training beyond the model's name and size: how a model
+    /// file was read and split.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Files to write with checkpoint `name`, committed atomically with it (a TorchScript
+    /// model's `<name>.pt`).
+    fn checkpoint_files(&self, _name: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(Vec::new())
+    }
+
     /// Names and shapes of every tensor, for matching a weight file.
     fn keys(&self) -> Vec<(String, Vec<usize>)> {
         self.registry()
@@ -172,20 +186,98 @@ pub trait Network {
     }
 }
 
+/// `--model`: a built-in architecture's name or a TorchScript file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ModelArg {
+    Builtin(Arch),
+    File(PathBuf),
+}
+
+impl std::str::FromStr for ModelArg {
+    type Err = String;
+
+    /// A built-in name wins; anything else must be an existing file.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        use clap::ValueEnum;
+        if let Ok(arch) = Arch::from_str(s, false) {
+            return Ok(ModelArg::Builtin(arch));
+        }
+        if Path::new(s).is_file() {
+            return Ok(ModelArg::File(PathBuf::from(s)));
+        }
+        let names: Vec<&str> = Arch::value_variants().iter().map(|a| a.name()).collect();
+        Err(format!(
+            "{s:?} is neither a built-in model ({}) nor an existing TorchScript file",
+            names.join(", ")
+        ))
+    }
+}
+
 /// Which model a run trains.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelSpec {
     /// One of the built-in architectures, freshly initialised.
     Builtin { arch: Arch, init: Init },
+    /// A TorchScript file, with its weights, split for the freeze phase as `split` says.
+    TorchScript { path: PathBuf, split: Split },
 }
 
 impl ModelSpec {
+    /// `--model` with `--init`, `--freeze-prefix` and `--head-prefix` (which clap keeps from
+    /// being given together).
+    pub fn from_args(
+        model: &ModelArg,
+        init: Init,
+        freeze_prefix: &[String],
+        head_prefix: &[String],
+    ) -> Result<ModelSpec> {
+        match model {
+            ModelArg::Builtin(arch) => {
+                let flag = match (freeze_prefix.is_empty(), head_prefix.is_empty()) {
+                    (false, _) => "--freeze-prefix",
+                    (_, false) => "--head-prefix",
+                    _ => return Ok(ModelSpec::Builtin { arch: *arch, init }),
+                };
+                Err(Error::flag(
+                    flag,
+                    format!(
+                        "applies to a TorchScript --model; the built-in {} knows its backbone \
+                         and head",
+                        arch.name()
+                    ),
+                ))
+            }
+            ModelArg::File(path) => Ok(ModelSpec::TorchScript {
+                path: path.clone(),
+                split: match (freeze_prefix, head_prefix) {
+                    ([], []) => Split::Default,
+                    (f, []) => Split::Freeze(f.to_vec()),
+                    (_, h) => Split::Head(h.to_vec()),
+                },
+            }),
+        }
+    }
+
     /// Builds the model for `classes` classes on `device`. Draws from libtorch's generator,
     /// so call `tch::manual_seed` first for reproducible weights.
     pub fn build(&self, classes: usize, device: Device) -> Result<Box<dyn Network>> {
-        match *self {
+        match self {
             ModelSpec::Builtin { arch, init } => {
-                Ok(Box::new(Builtin::new(arch, classes, device, init)?))
+                Ok(Box::new(Builtin::new(*arch, classes, device, *init)?))
+            }
+            ModelSpec::TorchScript { path, split } => {
+                Ok(Box::new(TorchScript::load(path, split, device)?))
+            }
+        }
+    }
+
+    /// Everything about the model that can be refused before the data is decoded: a model
+    /// file is loaded, split and run once on a throwaway copy ([`TorchScript::probe`]).
+    pub fn check(&self, classes: usize, image_size: usize, device: Device) -> Result<()> {
+        match self {
+            ModelSpec::Builtin { .. } => Ok(()),
+            ModelSpec::TorchScript { path, split } => {
+                TorchScript::load(path, split, device)?.probe(image_size, classes)
             }
         }
     }

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use lrplan_schedule::{Schedule, plan_file, table};
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -167,4 +169,62 @@ pub fn lr_rows(csv: &str) -> Vec<(String, u64)> {
             (head.to_string(), lr.parse::<f64>().unwrap().to_bits())
         })
         .collect()
+}
+
+// --- the image set and the runs the binary tests share ---------------------------------
+
+pub const CLASSES: [&str; 2] = ["cat", "dog"];
+pub const TRAIN_PER_CLASS: usize = 12;
+
+pub fn data(dir: &Path) -> String {
+    let d = dir.join("data");
+    if !d.exists() {
+        image_folder(&d, &CLASSES, TRAIN_PER_CLASS, 3);
+    }
+    d.to_string_lossy().into_owned()
+}
+
+/// A temporary folder holding the generated image set, its path, and its train-set size.
+pub fn setup() -> (tempfile::TempDir, String, usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = data(tmp.path());
+    (tmp, d, CLASSES.len() * TRAIN_PER_CLASS)
+}
+
+pub fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+pub fn train_args<'a>(plan: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--plan",
+        plan,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--image-size",
+        "8",
+        "--threads",
+        "1",
+        "--seed",
+        "3",
+    ]
+}
+
+pub fn expected_table(plan_text: &str) -> String {
+    let plan = plan_file::from_toml(plan_text).unwrap();
+    table::to_csv(&Schedule::new(&plan).unwrap())
+}
+
+pub fn assert_lr_log(run: &Path, plan_text: &str) {
+    let got = std::fs::read_to_string(run.join("lr.csv")).unwrap();
+    let want = expected_table(plan_text);
+    let (g, w) = (lr_rows(&got), lr_rows(&want));
+    assert_eq!(g.len(), w.len(), "row count of {}", run.display());
+    for (a, b) in g.iter().zip(&w) {
+        assert_eq!(a, b, "lr.csv row differs from the schedule table (bits)");
+    }
+    assert_eq!(got, want);
 }

@@ -7,8 +7,10 @@
 //! trainer on a bare GPU server has no system fonts to find, and a chart without numbers on
 //! its axes cannot be read.
 
+mod text;
+
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{LazyLock, Once};
 
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -18,7 +20,12 @@ use crate::log::EpochMetrics;
 
 const SIZE: (u32, u32) = (720, 440);
 const FONT: &str = "lrplan-mono";
-const FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
+
+/// The font for [`text::Text`]; it is a constant of the build, so a failure to parse it
+/// shows in the charts test.
+static GLYPHS: LazyLock<Option<ab_glyph::FontRef<'static>>> =
+    LazyLock::new(|| ab_glyph::FontRef::try_from_slice(FONT_BYTES).ok());
 
 fn register() {
     static ONCE: Once = Once::new();
@@ -84,7 +91,10 @@ fn draw_chart(path: &Path, chart: &Chart) -> Result<()> {
         reason: format!("cannot draw chart: {e}"),
     };
     let (x0, x1, y0, y1) = bounds(chart);
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    let font = GLYPHS
+        .clone()
+        .ok_or_else(|| err("the chart font does not parse".into()))?;
+    let root = text::Text::new(BitMapBackend::new(path, SIZE), font).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut c = ChartBuilder::on(&root)
         .caption(chart.title, (FONT, 20))
@@ -155,6 +165,15 @@ fn plain(y: &f64) -> String {
     format!("{y:.3}")
 }
 
+/// `(epoch, value)` points with epochs counted from 1, as a person reads them (the progress
+/// lines count the same way; the CSV logs count from 0).
+fn per_epoch(metrics: &[EpochMetrics], f: fn(&EpochMetrics) -> f64) -> Vec<(f64, f64)> {
+    metrics
+        .iter()
+        .map(|m| (m.epoch as f64 + 1.0, f(m)))
+        .collect()
+}
+
 /// Redraws the three charts in `dir`. The PNGs are written in place: a chart is a view of
 /// the logs, not state a resume depends on.
 pub fn draw(dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
@@ -186,9 +205,7 @@ pub fn draw(dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
             }],
         },
     )?;
-    let per_epoch = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        metrics.iter().map(|m| (m.epoch as f64, f(m))).collect()
-    };
+    let per_epoch = |f: fn(&EpochMetrics) -> f64| per_epoch(metrics, f);
     let (train, val) = (per_epoch(|m| m.train_loss), per_epoch(|m| m.val_loss));
     draw_chart(
         &dir.join("loss.png"),
@@ -231,4 +248,26 @@ pub fn draw(dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_on_the_charts_count_from_one() {
+        let m = EpochMetrics {
+            epoch: 0,
+            lr: 1e-3,
+            train_loss: 1.0,
+            val_loss: 2.0,
+            val_acc: 0.5,
+            seconds: 1.0,
+        };
+        let later = EpochMetrics { epoch: 4, ..m };
+        assert_eq!(
+            per_epoch(&[m, later], |m| m.val_acc),
+            [(1.0, 0.5), (5.0, 0.5)]
+        );
+    }
 }
