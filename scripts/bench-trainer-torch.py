@@ -6,7 +6,11 @@ trainer: every training iteration after the first 5 (batch gather, forward, loss
 backward, step, loss.item()).
 
 usage: bench-trainer-torch.py MODEL IMAGE_SIZE BATCH STEPS THREADS [DEVICE]
+       bench-trainer-torch.py script MODEL OUT.pt
 MODEL: small-cnn | resnet18
+
+`script` writes MODEL (10 classes) as TorchScript for `trainer train --model OUT.pt`: the same
+Python definition the PyTorch side trains eagerly.
 """
 import sys
 import time
@@ -66,12 +70,19 @@ class ResNet18(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(self.blocks(h), 1).flatten(1))
 
 
+def build(model_name):
+    return SmallCnn(10) if model_name == "small-cnn" else ResNet18(10)
+
+
 def main():
+    if sys.argv[1] == "script":
+        torch.jit.script(build(sys.argv[2])).save(sys.argv[3])
+        return
     model_name, size, bs, steps, threads = sys.argv[1], *map(int, sys.argv[2:6])
     device = torch.device(sys.argv[6] if len(sys.argv) > 6 else "cpu")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = (SmallCnn(10) if model_name == "small-cnn" else ResNet18(10)).to(device)
+    model = build(model_name).to(device)
     # The trainer's groups: BN weights (no decay), other weights (decay), biases (no decay).
     bn_w, w, b = [], [], []
     for m in model.modules():
