@@ -17,6 +17,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ensure_venv
+# The shim includes c10d's gloo process group, whose headers the torch wheel lacks.
+ensure_apt libgloo-dev
 libtorch_env
 cargo build --release -p lrplan-trainer "$@"
 echo "trainer binary: ${CARGO_TARGET_DIR:-$LRPLAN_ROOT/target}/release/trainer"

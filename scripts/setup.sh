@@ -12,7 +12,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-ensure_apt chromium shellcheck
+ensure_apt chromium shellcheck libgloo-dev
 ensure_wasm_tools
 ensure_venv
 ensure_python_package
