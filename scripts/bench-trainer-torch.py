@@ -3,17 +3,25 @@
 parameter groups as `trainer train --synthetic`, on random data already in memory, with the
 same thread count and number of steps. Prints `throughput: X steps/s`, timed like the
 trainer: every training iteration after the first 5 (batch gather, forward, loss, zero_grad,
-backward, step, loss.item()).
+backward, step, loss.item()). On CUDA, cuDNN's autotuning is on (as in the trainer) and it
+also prints `host syncs per step: X`, the synchronising CUDA calls of the timed steps that
+torch.cuda.set_sync_debug_mode("warn") reports.
 
 usage: bench-trainer-torch.py MODEL IMAGE_SIZE BATCH STEPS THREADS [DEVICE]
        bench-trainer-torch.py script MODEL OUT.pt
 MODEL: small-cnn | resnet18
 
+Under torchrun (WORLD_SIZE > 1, scripts/bench-ddp.sh) it trains with DistributedDataParallel
+on gloo: BATCH is the global batch, each rank takes its contiguous share of every batch as
+the trainer does, and rank 0 prints the throughput.
+
 `script` writes MODEL (10 classes) as TorchScript for `trainer train --model OUT.pt`: the same
 Python definition the PyTorch side trains eagerly.
 """
+import os
 import sys
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -99,11 +107,24 @@ def main():
     x_all = torch.randn(n, 3, size, size)
     y_all = torch.arange(n) % 10
     order = torch.randperm(n)
+    rank, world = 0, int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        torch.distributed.init_process_group("gloo")
+        rank = torch.distributed.get_rank()
+        model = nn.parallel.DistributedDataParallel(model)
+    share = bs // world
     model.train()
+    syncs = []
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *rest: syncs.append("synchroniz" in str(message))
     timed, seconds = 0, 0.0
     t0 = time.perf_counter()
     for i in range(steps):
-        idx = order[i * bs:(i + 1) * bs]
+        if i == WARMUP and device.type == "cuda":
+            torch.cuda.set_sync_debug_mode("warn")
+        idx = order[i * bs + rank * share:i * bs + (rank + 1) * share]
         x = x_all.index_select(0, idx).to(device, non_blocking=True)
         y = y_all.index_select(0, idx).to(device, non_blocking=True)
         loss = F.cross_entropy(model(x), y)
@@ -116,7 +137,12 @@ def main():
             timed += 1
             seconds += t1 - t0
         t0 = t1
-    print(f"throughput: {timed / seconds:.3f} steps/s ({timed} steps timed, the first {WARMUP} excluded)")
+    if rank == 0:
+        print(f"throughput: {timed / seconds:.3f} steps/s ({timed} steps timed, the first {WARMUP} excluded)")
+        if device.type == "cuda":
+            print(f"host syncs per step: {sum(syncs) / timed:.2f}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

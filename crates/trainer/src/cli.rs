@@ -90,6 +90,13 @@ impl std::str::FromStr for DeviceArg {
     }
 }
 
+/// `--dist-timeout`'s default: ten minutes, as PyTorch's for NCCL.
+pub const DEFAULT_DIST_TIMEOUT: u64 = 600;
+
+fn default_dist_timeout() -> u64 {
+    DEFAULT_DIST_TIMEOUT
+}
+
 /// The flags of `trainer train`. A run's checkpoint keeps them (resolved: paths absolute), so
 /// `--resume` continues with exactly these settings.
 #[derive(Debug, Clone, Parser, serde::Serialize, serde::Deserialize)]
@@ -110,7 +117,8 @@ pub struct TrainArgs {
 
     /// Continue the run in RUN_DIR from its last checkpoint (same plan, data order, lrs and
     /// optimizer state) with the settings it started with. Only --data (the same classes
-    /// and images, moved), --device, --threads and --no-charts may be given with it.
+    /// and images, moved), --device, --threads, --no-charts and --dist-timeout may
+    /// be given with it; under a launcher every rank may name RUN_DIR, only rank 0 reads it.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
 
@@ -231,6 +239,13 @@ pub struct TrainArgs {
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
+
+    /// Data-parallel runs (torchrun): seconds a collective, the start-up or a silent rank may
+    /// take before every rank stops with a message naming the one that failed (a silent rank
+    /// is declared lost after at most 15 s). Not stored in the run: each invocation says.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_DIST_TIMEOUT)]
+    #[serde(skip, default = "default_dist_timeout")]
+    pub dist_timeout: u64,
 
     /// Stop after this many optimizer steps in total (benchmarks); checkpoints still saved.
     #[arg(long, value_name = "N")]

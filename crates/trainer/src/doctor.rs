@@ -23,6 +23,11 @@ pub fn report() -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "threads:        {}", tch::get_num_threads());
+    let nccl = match crate::shim::nccl_compiled() {
+        true => "gloo (CPU), NCCL (CUDA)",
+        false => "gloo (CPU); no NCCL: built against a libtorch without CUDA",
+    };
+    let _ = writeln!(out, "data parallel:  {nccl}");
     let _ = writeln!(out, "CPU malloc:     {}", crate::malloc::describe());
     out
 }

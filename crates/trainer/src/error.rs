@@ -42,8 +42,8 @@ pub enum Error {
     /// The loss became NaN or infinite. Epochs and iterations are counted from 1, as the
     /// progress lines count them.
     #[error(
-        "loss is {loss} at step {step} (epoch {}, iteration {}, lr {lr:e}); stopped before \
-         the update, {}",
+        "loss is {loss} at step {step} (epoch {}, iteration {}, lr {lr:e}); stopped without \
+         saving, {}",
         epoch + 1,
         iteration + 1,
         if *had_checkpoint {
@@ -100,6 +100,10 @@ pub enum Error {
     /// A model file that cannot be trained: not TorchScript, no parameters, the wrong output.
     #[error("{}: {reason}", path.display())]
     Model { path: PathBuf, reason: String },
+    /// Another rank of a data-parallel job stopped or was lost (`what` names it), so this
+    /// one stops too; `out` is the run folder to resume.
+    #[error("{}", crate::distributed::stopping_too(what, out.as_deref()))]
+    Peer { what: String, out: Option<PathBuf> },
 }
 
 fn run_exists_advice(dir: &Path, resumable: bool) -> String {

@@ -17,6 +17,8 @@
 //! * [`config`]: the command line turned into a checked [`config::RunConfig`];
 //! * [`learner`]: the training step, validation and the epoch loop; [`state`]: the run's
 //!   record; [`interrupt`]: stopping a run from outside;
+//! * [`distributed`]: data-parallel jobs (torchrun): the rendezvous, heartbeats, rank 0's
+//!   description of the run; the model side is [`model::DataParallel`];
 //! * [`run`]: `trainer train`, wiring the above; [`run_dir`]: the run folder's lock and
 //!   guard; [`log`], [`checkpoint`], [`charts`],
 //!   [`progress`] its outputs;
@@ -27,6 +29,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod distributed;
 pub mod doctor;
 mod error;
 pub mod groups;

@@ -76,6 +76,12 @@ impl Logs {
         Ok(Logs { files })
     }
 
+    /// No files: the logs of a data-parallel rank other than 0, which writes nothing (rank 0
+    /// logs the run).
+    pub fn none() -> Logs {
+        Logs { files: Vec::new() }
+    }
+
     /// Reopens the logs of a run for appending after truncating them to `lengths`.
     pub fn resume(dir: &Path, lengths: &[u64]) -> Result<Logs> {
         let mut files = Vec::new();
@@ -123,7 +129,9 @@ impl Logs {
     }
 
     fn write(&mut self, i: usize, line: &str) -> Result<()> {
-        let (path, w) = &mut self.files[i];
+        let Some((path, w)) = self.files.get_mut(i) else {
+            return Ok(()); // Logs::none
+        };
         w.write_all(line.as_bytes())
             .map_err(|e| Error::io(path, "write", e))
     }

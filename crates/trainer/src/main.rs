@@ -2,10 +2,13 @@
 //! exit with status 1; nothing here panics on bad input.
 
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 use lrplan_trainer::cli::{Cli, Command, given_flags};
 use lrplan_trainer::config::RunConfig;
+use lrplan_trainer::distributed::Job;
 use lrplan_trainer::interrupt::Interrupter;
 use lrplan_trainer::learner::WARMUP_STEPS;
 use lrplan_trainer::run::{self, Outcome};
@@ -40,8 +43,20 @@ fn real_main(cli: Cli, given: &[String]) -> anyhow::Result<()> {
         Command::Train(args) => {
             let interrupter = Interrupter::new();
             interrupter.stop_on_ctrl_c();
-            let config = RunConfig::from_args(*args, given, std::env::args().collect())?;
-            report(&run::train(config, interrupter)?);
+            // Under torchrun: this process's part in the job (None for a single process).
+            let job = Job::from_env(Duration::from_secs(args.dist_timeout))?.map(Rc::new);
+            let argv = std::env::args().collect();
+            let trained = RunConfig::from_args(*args, given, argv, job.clone())
+                .and_then(|config| run::train(config, interrupter));
+            match job {
+                None => report(&trained?),
+                Some(job) => match job.conclude(trained) {
+                    Ok(outcome) => report(&outcome),
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e).context(format!("rank {}", job.rank())));
+                    }
+                },
+            }
             Ok(())
         }
         Command::BenchData(args) => {

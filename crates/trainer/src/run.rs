@@ -1,19 +1,20 @@
 //! `trainer train` from a [`RunConfig`]: load the data, build the model, load pretrained
-//! weights, make the groups and the optimizer, open the run folder (fresh or resumed), then
-//! hand everything to the [`Fit`] loop.
+//! weights, make the groups and the optimizer, open the run folder (fresh or resumed), wrap
+//! the model for data-parallel training when the process is a rank of a job, then hand
+//! everything to the [`Fit`] loop.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{DataSource, RunConfig};
-use crate::data::Dataset;
+use crate::data::{Dataset, Shard};
 use crate::error::{Error, Result};
 use crate::groups;
 use crate::interrupt::Interrupter;
 use crate::learner::{Fit, Learner, Stop, Throughput};
 use crate::log::EpochMetrics;
-use crate::model::Network;
+use crate::model::{DataParallel, Network};
 use crate::optim::Optimizer;
 use crate::state::RunState;
 
@@ -54,20 +55,26 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
     for note in model.notes() {
         println!("  {note}");
     }
-    if let Some((path, opts)) = &cfg.weights {
+    // A job's other ranks receive rank 0's weights by broadcast.
+    if let (Some((path, opts)), true) = (&cfg.weights, cfg.writes()) {
         let loaded = crate::pretrained::load(model.as_ref(), path, opts)?;
         println!("weights: {}\n{}", path.display(), loaded.report);
     }
     let mut opt = optimizer(&cfg, model.as_ref());
     let state = open_state(&cfg, model.as_ref(), &mut opt)?;
+    let (model, interrupter) = parallel(&cfg, model, &mut opt, interrupter)?;
     let mut fit = Fit {
         learner: Learner::new(model.as_ref(), &cfg.schedule, opt, cfg.device),
         state,
         train: Arc::new(train_set),
         val: cfg.validate.then(|| Arc::new(val_set)),
         seed: cfg.seed,
+        shard: cfg.job.as_ref().map_or(Shard::WHOLE, |j| Shard {
+            rank: j.rank(),
+            count: j.world(),
+        }),
         limits: cfg.limits,
-        charts: cfg.charts,
+        charts: cfg.charts && cfg.writes(),
         interrupter,
         throughput: Throughput::default(),
     };
@@ -167,8 +174,33 @@ fn optimizer(cfg: &RunConfig, model: &dyn Network) -> Optimizer {
     Optimizer::for_groups(settings, registry, &specs)
 }
 
-/// The run's record: restored from the checkpoint when resuming, else a fresh one.
+/// The model as the loop trains it, and the interrupter the loop asks: in a data-parallel
+/// job, the model wrapped ([`DataParallel`]: rank 0's parameters, buffers and, when resuming,
+/// optimizer state on every rank) and an interrupter that stops every rank at the same step.
+fn parallel(
+    cfg: &RunConfig,
+    model: Box<dyn Network>,
+    opt: &mut Optimizer,
+    interrupter: Interrupter,
+) -> Result<(Box<dyn Network>, Interrupter)> {
+    let Some(job) = &cfg.job else {
+        return Ok((model, interrupter));
+    };
+    let agreed = Interrupter::new();
+    let dp = DataParallel::new(model, job.clone(), cfg.device, interrupter, agreed.clone())?;
+    if cfg.resume.is_some() {
+        dp.share_optimizer(opt)?;
+    }
+    println!("  {}", dp.describe());
+    Ok((Box::new(dp), agreed))
+}
+
+/// The run's record: restored from the checkpoint when resuming, else a fresh one; a job's
+/// ranks other than 0 keep it in memory only.
 fn open_state(cfg: &RunConfig, model: &dyn Network, opt: &mut Optimizer) -> Result<RunState> {
+    if !cfg.writes() {
+        return Ok(RunState::mirror(cfg));
+    }
     let Some(meta) = cfg.resume.clone() else {
         return RunState::start(cfg);
     };

@@ -25,6 +25,9 @@ pub struct RunState {
     pub out: PathBuf,
     pub meta: Meta,
     pub logs: Logs,
+    /// Whether this process writes the run folder; a data-parallel rank other than 0 keeps
+    /// the same record in memory only (see [`RunState::mirror`]).
+    writes: bool,
 }
 
 impl RunState {
@@ -36,31 +39,24 @@ impl RunState {
         if cfg.plan_path != copy {
             std::fs::write(&copy, &cfg.plan_text).map_err(|e| Error::io(&copy, "write", e))?;
         }
-        let (train_images, val_images) = cfg.data.counts();
-        let meta = Meta {
-            format: checkpoint::FORMAT,
-            args: cfg.args.clone(),
-            argv: cfg.argv.clone(),
-            plan: cfg.plan_text.clone(),
-            classes: cfg.data.classes(),
-            train_images,
-            val_images,
-            epoch: cfg.schedule.plan().epochs.start,
-            iteration: 0,
-            optimizer_steps: 0,
-            epoch_loss_sum: 0.0,
-            epoch_loss_count: 0,
-            metrics: Vec::new(),
-            best_val_acc: None,
-            log_lengths: Vec::new(),
-            files: Default::default(),
-            checksum: String::new(),
-        };
         Ok(RunState {
             out: out.clone(),
-            meta,
+            meta: fresh_meta(cfg),
             logs: Logs::create(out)?,
+            writes: true,
         })
+    }
+
+    /// The state of a data-parallel rank other than 0: the record rank 0 keeps (fresh, or
+    /// the resumed checkpoint's), moved step by step in the same way, with no logs and no
+    /// checkpoints of its own. The model and optimizer state come from rank 0 by broadcast.
+    pub fn mirror(cfg: &RunConfig) -> RunState {
+        RunState {
+            out: cfg.out.clone(),
+            meta: cfg.resume.clone().unwrap_or_else(|| fresh_meta(cfg)),
+            logs: Logs::none(),
+            writes: false,
+        }
     }
 
     /// Continues from the `last` checkpoint: model and optimizer state restored, logs cut
@@ -84,6 +80,7 @@ impl RunState {
             out: out.clone(),
             meta,
             logs,
+            writes: true,
         })
     }
 
@@ -124,6 +121,9 @@ impl RunState {
     /// Writes checkpoint `name`. Any failure (the logs' flush included) leaves the previous
     /// checkpoint in place, and the message says so and how to go on.
     pub fn save(&mut self, name: &str, model: &dyn Network, opt: &Optimizer) -> Result<()> {
+        if !self.writes {
+            return Ok(());
+        }
         let mut write = || -> Result<()> {
             self.meta.log_lengths = self.logs.lengths()?;
             let (state, extra) = (model.state(), model.checkpoint_files(name)?);
@@ -139,5 +139,29 @@ impl RunState {
     /// Whether the run folder holds a checkpoint to resume from.
     pub fn has_checkpoint(&self) -> bool {
         checkpoint::paths(&self.out, "last").meta.exists()
+    }
+}
+
+/// The record of a run at its plan's first epoch.
+fn fresh_meta(cfg: &RunConfig) -> Meta {
+    let (train_images, val_images) = cfg.data.counts();
+    Meta {
+        format: checkpoint::FORMAT,
+        args: cfg.args.clone(),
+        argv: cfg.argv.clone(),
+        plan: cfg.plan_text.clone(),
+        classes: cfg.data.classes(),
+        train_images,
+        val_images,
+        epoch: cfg.schedule.plan().epochs.start,
+        iteration: 0,
+        optimizer_steps: 0,
+        epoch_loss_sum: 0.0,
+        epoch_loss_count: 0,
+        metrics: Vec::new(),
+        best_val_acc: None,
+        log_lengths: Vec::new(),
+        files: Default::default(),
+        checksum: String::new(),
     }
 }

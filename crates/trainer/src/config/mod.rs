@@ -6,6 +6,7 @@
 //! training.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use lrplan_schedule::{Schedule, batches_per_epoch, plan_file};
 use tch::Device;
@@ -13,19 +14,23 @@ use tch::Device;
 use crate::checkpoint::{self, Meta};
 use crate::cli::{DeviceArg, TrainArgs};
 use crate::data::{self, Listing, Normalize, Style, Transforms};
+use crate::distributed::Job;
 use crate::error::{Error, Result};
 use crate::groups::GroupBy;
 use crate::model::{ModelArg, ModelSpec};
 use crate::pretrained::WeightOptions;
 use crate::run_dir::RunDir;
 
+mod parallel;
 mod resume;
 
 /// Everything a run needs to know, checked.
 pub struct RunConfig {
     /// The run folder (absolute), locked by this process for the whole run.
     pub out: PathBuf,
-    pub run_dir: RunDir,
+    /// The lock of `out`; `None` on the ranks of a data-parallel job other than 0, which
+    /// neither read nor write the run folder.
+    pub run_dir: Option<RunDir>,
     pub device: Device,
     pub threads: Option<i32>,
     /// Where the plan came from (named in messages) and its text (stored in the run).
@@ -51,6 +56,8 @@ pub struct RunConfig {
     pub args: TrainArgs,
     /// The `train` arguments as typed, stored for people.
     pub argv: Vec<String>,
+    /// The data-parallel job this process is a rank of; `None` for a single process.
+    pub job: Option<Rc<Job>>,
 }
 
 /// Where the images come from.
@@ -119,22 +126,42 @@ pub struct Limits {
 
 impl RunConfig {
     /// Checks `args` and prepares the run. `given` names the flags given on the command line
-    /// (long names, without dashes) and `argv` is the command line, stored for people.
-    pub fn from_args(args: TrainArgs, given: &[String], argv: Vec<String>) -> Result<RunConfig> {
+    /// (long names, without dashes) and `argv` is the command line, stored for people. In a
+    /// data-parallel `job`, rank 0 prepares the run as a single process would and describes
+    /// it to the others, which check their own part ([`parallel`]); every rank agrees before
+    /// the configuration is returned.
+    pub fn from_args(
+        args: TrainArgs,
+        given: &[String],
+        argv: Vec<String>,
+        job: Option<Rc<Job>>,
+    ) -> Result<RunConfig> {
         let argv = argv
             .into_iter()
             .skip_while(|a| a != "train")
             .skip(1)
             .collect();
-        match args.resume.clone() {
-            Some(dir) => RunConfig::resumed(&args, given, &dir, argv),
-            None => RunConfig::fresh(absolute_paths(args)?, argv),
+        let follower = job.as_deref().filter(|j| !j.writes());
+        let mut cfg = match (follower, args.resume.clone()) {
+            (Some(job), _) => parallel::follow(&args, given, argv, job)?,
+            (None, Some(dir)) => RunConfig::resumed(&args, given, &dir, argv, job.as_deref())?,
+            (None, None) => RunConfig::fresh(absolute_paths(args)?, argv, job.as_deref())?,
+        };
+        if let Some(job) = &job {
+            parallel::join(&cfg, job)?;
         }
+        cfg.job = job;
+        Ok(cfg)
+    }
+
+    /// Whether this process writes the run folder: a single process, or rank 0 of a job.
+    pub fn writes(&self) -> bool {
+        self.run_dir.is_some()
     }
 
     /// A new run: everything from the flags; the run folder claimed once the data is listed,
     /// before anything is decoded.
-    fn fresh(args: TrainArgs, argv: Vec<String>) -> Result<RunConfig> {
+    fn fresh(args: TrainArgs, argv: Vec<String>, job: Option<&Job>) -> Result<RunConfig> {
         check_flags(&args)?;
         let plan_path = args
             .plan
@@ -143,19 +170,22 @@ impl RunConfig {
         let plan_bytes =
             std::fs::read(&plan_path).map_err(|e| Error::io(&plan_path, "read plan", e))?;
         let schedule = compile(&plan_path, &plan_bytes)?;
+        parallel::check_world(&plan_path, &schedule, job)?;
         // UTF-8, or `compile` would have refused it.
         let plan_text = String::from_utf8_lossy(&plan_bytes).into_owned();
         let data = DataSource::list(&args)?;
         check_plan_against_data(&plan_path, &schedule, data.train_len())?;
         check_memory(&args, &schedule)?;
-        check_model(&args, &data)?;
+        let device = device(&args, job)?;
+        check_model(&args, &data, device)?;
         let out = args
             .out
             .clone()
             .ok_or_else(|| Error::flag("--out", "is required"))?;
         let run_dir = RunDir::create(&out, args.start_over)?;
         let plan = (plan_path, plan_text, schedule);
-        RunConfig::assemble(args, argv, run_dir, plan, data, None)
+        let place = (run_dir.path().to_path_buf(), Some(run_dir), device);
+        RunConfig::assemble(args, argv, place, plan, data, None)
     }
 
     /// A resumed run: the stored settings, the few flags that may change, and every check
@@ -165,6 +195,7 @@ impl RunConfig {
         given: &[String],
         dir: &Path,
         argv: Vec<String>,
+        job: Option<&Job>,
     ) -> Result<RunConfig> {
         let dir = std::path::absolute(dir).map_err(|e| Error::io(dir, "resolve", e))?;
         let run_dir = RunDir::open(&dir)?;
@@ -174,19 +205,24 @@ impl RunConfig {
         let plan_path = dir.join("plan.toml");
         resume::check_plan_file(&plan_path, &meta.plan)?;
         let schedule = compile(&plan_path, meta.plan.as_bytes())?;
+        parallel::check_world(&plan_path, &schedule, job)?;
         let data = DataSource::list(&args)?;
         resume::check_data(&data, &meta)?;
         resume::check_record(&meta, &schedule, data.exact_train_len(), &dir)?;
         check_memory(&args, &schedule)?;
-        check_model(&args, &data)?;
+        let device = device(&args, job)?;
+        check_model(&args, &data, device)?;
         let plan = (plan_path, meta.plan.clone(), schedule);
-        RunConfig::assemble(args, argv, run_dir, plan, data, Some(meta))
+        let place = (dir, Some(run_dir), device);
+        RunConfig::assemble(args, argv, place, plan, data, Some(meta))
     }
 
+    /// The configuration from its checked parts; `place` is the run folder, its lock (rank 0
+    /// of a job, or a single process) and the device.
     fn assemble(
         args: TrainArgs,
         argv: Vec<String>,
-        run_dir: RunDir,
+        (out, run_dir, device): (PathBuf, Option<RunDir>, Device),
         (plan_path, plan_text, schedule): (PathBuf, String, Schedule),
         data: DataSource,
         resume: Option<Meta>,
@@ -196,9 +232,9 @@ impl RunConfig {
             _ => None,
         };
         Ok(RunConfig {
-            out: run_dir.path().to_path_buf(),
+            out,
             run_dir,
-            device: resolve_device(&args.device)?,
+            device,
             threads: args.threads,
             plan_path,
             plan_text,
@@ -220,6 +256,7 @@ impl RunConfig {
             resume,
             args,
             argv,
+            job: None,
         })
     }
 
@@ -271,9 +308,17 @@ fn model_spec(args: &TrainArgs) -> Result<ModelSpec> {
 
 /// The model held against the data before anything is decoded: a model file is loaded,
 /// split and run once ([`ModelSpec::check`]).
-fn check_model(args: &TrainArgs, data: &DataSource) -> Result<()> {
-    let device = resolve_device(&args.device)?;
+fn check_model(args: &TrainArgs, data: &DataSource, device: Device) -> Result<()> {
     model_spec(args)?.check(data.classes().len(), args.image_size, device)
+}
+
+/// `--device` resolved: for a single process as given, for a rank of a job its own GPU
+/// ([`Job::device`]).
+fn device(args: &TrainArgs, job: Option<&Job>) -> Result<Device> {
+    match job {
+        Some(job) => job.device(&args.device),
+        None => resolve_device(&args.device),
+    }
 }
 
 /// A batch too large for the machine's memory is refused here, by the flags and plan that
@@ -334,6 +379,9 @@ fn check_flags(args: &TrainArgs) -> Result<()> {
     }
     if args.synthetic == Some(0) {
         return Err(Error::flag("--synthetic", "needs at least one image"));
+    }
+    if args.dist_timeout == 0 {
+        return Err(Error::flag("--dist-timeout", "must be at least 1 second"));
     }
     Ok(())
 }
@@ -436,13 +484,13 @@ pub fn check_plan_against_data(plan_path: &Path, schedule: &Schedule, n: usize) 
     if !schedule.per_iteration() {
         return Ok(());
     }
-    if let Some(size) = plan.updates.dataset_size {
-        if size != n as u64 {
-            return Err(mismatch(format!(
-                "updates.dataset_size is {size} but the train set has {n} images; \
-                 set dataset_size = {n}"
-            )));
-        }
+    if let Some(size) = plan.updates.dataset_size
+        && size != n as u64
+    {
+        return Err(mismatch(format!(
+            "updates.dataset_size is {size} but the train set has {n} images; \
+             set dataset_size = {n}"
+        )));
     }
     let drop_last = plan.updates.drop_last;
     for p in schedule.phases() {

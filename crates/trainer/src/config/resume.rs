@@ -11,9 +11,10 @@ use crate::cli::TrainArgs;
 use crate::error::{Error, Result};
 
 /// Flags that may be given with `--resume`: where the data now is, where and how fast the
-/// run trains, whether it draws charts, and the stops for tests and benchmarks. Anything
-/// else would make the rest of the run another run.
-const MAY_CHANGE: [&str; 7] = [
+/// run trains, whether it draws charts, the stops for tests and benchmarks, and how long a
+/// data-parallel job waits for a rank. Anything else would make the rest of the run another
+/// run.
+const MAY_CHANGE: [&str; 8] = [
     "resume",
     "data",
     "device",
@@ -21,6 +22,7 @@ const MAY_CHANGE: [&str; 7] = [
     "no-charts",
     "max-steps",
     "stop-after-epochs",
+    "dist-timeout",
 ];
 
 /// The run's stored settings with the flags that may change applied; any other flag given
@@ -46,6 +48,7 @@ pub fn merge(args: TrainArgs, given: &[String], dir: &Path, meta: &Meta) -> Resu
     run.no_charts |= args.no_charts;
     run.max_steps = args.max_steps.or(run.max_steps);
     run.stop_after_epochs = args.stop_after_epochs;
+    run.dist_timeout = args.dist_timeout;
     Ok(run)
 }
 
@@ -59,8 +62,8 @@ fn refuse(flag: &str, dir: &Path) -> Error {
         "start-over" => "starts a new run; it cannot be combined with --resume".to_string(),
         _ => format!(
             "cannot change when a run resumes: it continues with the settings it started with \
-             (kept in {d}/last.json); only --data, --device, --threads and --no-charts may be \
-             given with --resume"
+             (kept in {d}/last.json); only --data, --device, --threads, --no-charts and \
+             --dist-timeout may be given with --resume"
         ),
     };
     Error::flag(format!("--{flag}"), reason)

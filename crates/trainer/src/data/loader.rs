@@ -12,7 +12,7 @@ use lrplan_schedule::batches_per_epoch;
 use rayon::prelude::*;
 
 use super::random::{SampleRng, epoch_order};
-use super::{Dataset, Images};
+use super::{Dataset, Images, Shard};
 use crate::error::{Error, Result};
 
 /// A batch ready to become tensors: `[n, 3, size, size]` pixels, row-major.
@@ -22,6 +22,9 @@ pub struct Batch {
     pub size: usize,
     pub pixels: Vec<f32>,
     pub labels: Vec<i64>,
+    /// Images in the whole batch of which this is a process's [`Shard`] (`labels.len()` for a
+    /// single process).
+    pub global_len: usize,
 }
 
 /// Which batches a loader makes; what is done to each image is the dataset's
@@ -56,6 +59,17 @@ impl LoaderSpec {
 /// (two batches ahead). A streamed image that fails to decode arrives as an error naming the
 /// file, and the epoch ends there.
 pub fn spawn_loader(data: Arc<Dataset>, spec: LoaderSpec) -> Receiver<Result<Batch>> {
+    spawn_shard_loader(data, spec, Shard::WHOLE)
+}
+
+/// [`spawn_loader`] for one of several processes training together: of every batch, only
+/// the images of `shard`, each exactly as the single process draws it (its random draws
+/// come from its position in the whole batch). Every rank gets every batch, possibly empty.
+pub fn spawn_shard_loader(
+    data: Arc<Dataset>,
+    spec: LoaderSpec,
+    shard: Shard,
+) -> Receiver<Result<Batch>> {
     let (tx, rx) = sync_channel(2);
     std::thread::spawn(move || {
         let n = data.len();
@@ -67,8 +81,14 @@ pub fn spawn_loader(data: Arc<Dataset>, spec: LoaderSpec) -> Receiver<Result<Bat
         let count = batches_per_epoch(n as u64, spec.batch_size as u32, spec.drop_last) as usize;
         let table = data.transform.normalize.table();
         for b in spec.first_batch..count {
-            let idx = &order[b * spec.batch_size..((b + 1) * spec.batch_size).min(n)];
-            let batch = make_batch(&data, idx, b, &spec, &table);
+            let whole = &order[b * spec.batch_size..((b + 1) * spec.batch_size).min(n)];
+            let part = shard.range(whole.len());
+            let at = Place {
+                b,
+                first: part.start,
+                global_len: whole.len(),
+            };
+            let batch = make_batch(&data, &whole[part], at, &spec, &table);
             let failed = batch.is_err();
             if tx.send(batch).is_err() || failed {
                 return;
@@ -83,17 +103,26 @@ pub fn spawn_loader(data: Arc<Dataset>, spec: LoaderSpec) -> Receiver<Result<Bat
 /// CPU run the pool's threads would only compete with libtorch's for the cores.
 pub const PARALLEL_FROM: usize = 1 << 22;
 
+/// Where a batch's images sit: batch `b` of the epoch, from position `first` of a whole
+/// batch of `global_len` (0 and `idx.len()` for a single process).
+struct Place {
+    b: usize,
+    first: usize,
+    global_len: usize,
+}
+
 fn make_batch(
     data: &Dataset,
     idx: &[usize],
-    b: usize,
+    at: Place,
     spec: &LoaderSpec,
     table: &[[f32; 256]; 3],
 ) -> Result<Batch> {
     let len = data.image_len();
     let mut pixels = vec![0f32; idx.len() * len];
+    let first = at.b * spec.batch_size + at.first;
     let fill = |(out, (k, &i)): (&mut [f32], (usize, &usize))| -> Option<(PathBuf, String)> {
-        let mut rng = SampleRng::new(spec.seed, spec.epoch, (b * spec.batch_size + k) as u64);
+        let mut rng = SampleRng::new(spec.seed, spec.epoch, (first + k) as u64);
         let loaded;
         let src = match &data.images {
             Images::Memory(px) => &px[i * len..(i + 1) * len],
@@ -126,9 +155,10 @@ fn make_batch(
         return Err(Error::data(&path, format!("cannot decode image: {reason}")));
     }
     Ok(Batch {
-        index: b,
+        index: at.b,
         size: data.size(),
         pixels,
         labels: idx.iter().map(|&i| data.labels[i]).collect(),
+        global_len: at.global_len,
     })
 }

@@ -19,6 +19,7 @@ pub mod decode;
 mod listing;
 mod loader;
 mod random;
+mod shard;
 pub mod transforms;
 
 use std::path::{Path, PathBuf};
@@ -26,8 +27,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 pub use listing::{EXTENSIONS, Listing, list_split};
-pub use loader::{Batch, LoaderSpec, PARALLEL_FROM, spawn_loader};
+pub use loader::{Batch, LoaderSpec, PARALLEL_FROM, spawn_loader, spawn_shard_loader};
 pub use random::{SampleRng, epoch_order, mix};
+pub use shard::Shard;
 pub use transforms::{Normalize, Style, Transform, Transforms};
 
 use crate::error::{Error, Result};

@@ -23,8 +23,7 @@ pub mod launch;
 pub mod monitor;
 pub mod setup;
 
-use std::cell::OnceCell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tch::Device;
@@ -51,8 +50,6 @@ pub struct Job {
     /// The trainer's own keys: `lrplan/attempt_<n>/…`.
     store: Store,
     monitor: std::cell::RefCell<Monitor>,
-    /// The run folder, named in the message that stops a rank when another is lost.
-    out: OnceCell<PathBuf>,
 }
 
 impl Job {
@@ -98,7 +95,6 @@ impl Job {
             root,
             store,
             monitor: std::cell::RefCell::new(monitor),
-            out: OnceCell::new(),
         }))
     }
 
@@ -121,7 +117,7 @@ impl Job {
 
     /// Names the run folder in the messages of a rank stopped by another.
     pub fn set_run_folder(&self, out: &Path) {
-        let _ = self.out.set(out.to_path_buf());
+        self.monitor.borrow().set_run_folder(out);
     }
 
     /// The device this rank trains on: `--device auto` and `cuda` mean the GPU that
@@ -195,7 +191,7 @@ impl Job {
     fn peer(&self, verdict: String) -> Error {
         Error::Peer {
             what: verdict,
-            out: self.out.get().cloned(),
+            out: self.monitor.borrow().run_folder(),
         }
     }
 
@@ -292,16 +288,17 @@ impl Job {
     }
 }
 
-/// The message of a rank that stops because of another's verdict.
+/// The message of a rank that stops because of another's verdict: with the run folder once
+/// the run has one (every rank knows it after the start-up), how to continue it.
 pub fn stopping_too(verdict: &str, out: Option<&Path>) -> String {
-    let resume = match out {
-        Some(dir) => format!("--resume {}", dir.display()),
-        None => "--resume RUN_DIR".to_string(),
-    };
-    format!(
-        "{verdict}; stopping too. The run folder keeps its last checkpoint: continue with \
-         {resume} (with any number of processes)"
-    )
+    match out {
+        Some(dir) => format!(
+            "{verdict}; stopping too. The run folder keeps its last checkpoint: continue with \
+             --resume {} (with any number of processes)",
+            dir.display()
+        ),
+        None => format!("{verdict}; stopping too"),
+    }
 }
 
 /// Points standard output at /dev/null: ranks other than 0 print nothing but errors.

@@ -15,8 +15,9 @@
 //! is stuck in one that cannot fail soon (NCCL waits for its own timeout), the monitor ends the
 //! process itself a moment after its verdict, with the same message.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,8 @@ struct Shared {
     /// The main thread reports the verdict (and ends the process) itself.
     taken_over: AtomicBool,
     verdict: Mutex<Option<Verdict>>,
+    /// The run folder, named in the message that stops a rank when another is lost.
+    out: OnceLock<PathBuf>,
 }
 
 /// The keys a rank's monitor reads and writes.
@@ -74,6 +77,7 @@ impl Monitor {
             stop: AtomicBool::new(false),
             taken_over: AtomicBool::new(false),
             verdict: Mutex::new(None),
+            out: OnceLock::new(),
         });
         let mut beat = Beat {
             store,
@@ -117,6 +121,15 @@ impl Monitor {
         self.shared.verdict.lock().ok().and_then(|v| v.clone())
     }
 
+    /// Names the run folder in the messages of a rank stopped by another.
+    pub fn set_run_folder(&self, out: &Path) {
+        let _ = self.shared.out.set(out.to_path_buf());
+    }
+
+    pub fn run_folder(&self) -> Option<PathBuf> {
+        self.shared.out.get().cloned()
+    }
+
     /// Stops beating (after this rank's `done` key is written).
     pub fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
@@ -139,7 +152,7 @@ impl Shared {
         }
         eprintln!(
             "error: rank {rank}: {}",
-            super::stopping_too(&verdict, None)
+            super::stopping_too(&verdict, self.out.get().map(PathBuf::as_path))
         );
         // `_exit`, not `exit`: the main thread is inside libtorch, whose static destructors
         // must not run under it. Everything on disk is committed or journaled already.

@@ -9,7 +9,7 @@ use lrplan_schedule::Phase;
 
 use super::{Learner, Validation};
 use crate::config::Limits;
-use crate::data::{Dataset, LoaderSpec, spawn_loader};
+use crate::data::{Dataset, LoaderSpec, Shard, spawn_shard_loader};
 use crate::error::Result;
 use crate::interrupt::Interrupter;
 use crate::log::EpochMetrics;
@@ -67,6 +67,8 @@ pub struct Fit<'a> {
     /// `None` with `--no-val`.
     pub val: Option<Arc<Dataset>>,
     pub seed: u64,
+    /// This process's part of every batch (the whole of it unless data parallel).
+    pub shard: Shard,
     pub limits: Limits,
     pub charts: bool,
     pub interrupter: Interrupter,
@@ -116,7 +118,7 @@ impl Fit<'_> {
         );
         progress.epoch(epoch, phase.phase, iters as usize);
         self.throughput.start_epoch();
-        for batch in spawn_loader(self.train.clone(), spec) {
+        for batch in spawn_shard_loader(self.train.clone(), spec, self.shard) {
             let batch = batch?;
             let at = Position {
                 step: self.state.meta.optimizer_steps,
@@ -131,7 +133,7 @@ impl Fit<'_> {
             let lr = self.learner.lr();
             self.state.record_step(at, lr, loss)?;
             self.throughput.step_done();
-            progress.step(at.iteration, lr, loss, batch.labels.len());
+            progress.step(at.iteration, lr, loss, batch.global_len);
             let last_batch = at.iteration + 1 >= iters;
             if let (Some(stop), false) = (self.stop_reason(None), last_batch) {
                 progress.finish();
@@ -156,9 +158,11 @@ impl Fit<'_> {
     fn end_epoch(&mut self, progress: &mut Progress, started: Instant) -> Result<()> {
         let epoch = self.state.meta.epoch;
         let v = match &self.val {
-            Some(val) => self
-                .learner
-                .validate(spawn_loader(val.clone(), LoaderSpec::eval()))?,
+            Some(val) => self.learner.validate(spawn_shard_loader(
+                val.clone(),
+                LoaderSpec::eval(),
+                self.shard,
+            ))?,
             None => Validation {
                 loss: f64::NAN,
                 accuracy: f64::NAN,

@@ -92,8 +92,10 @@ impl<'a> Learner<'a> {
     pub fn train_step(&mut self, batch: &Batch, mode: Mode, at: Position) -> Result<f64> {
         let (x, y) = to_device(batch, self.device)?;
         let logits = self.model.forward(&x, mode)?;
-        let loss = logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
-        let loss_v = loss.f_double_value(&[])?;
+        let loss = batch_loss(&logits, &y, batch)?;
+        let mut total = [loss.f_double_value(&[])?];
+        self.model.sum_over_replicas(&mut total)?;
+        let loss_v = total[0];
         if !loss_v.is_finite() {
             return Err(Error::NonFinite {
                 step: at.step,
@@ -104,7 +106,7 @@ impl<'a> Learner<'a> {
                 had_checkpoint: false,
             });
         }
-        let grads = Tensor::f_run_backward(&[&loss], &self.params, false, false)?;
+        let grads = self.model.backward(&loss, &self.params)?;
         self.optimizer.step_with(grads)?;
         Ok(loss_v)
     }
@@ -127,11 +129,26 @@ impl<'a> Learner<'a> {
                 .f_int64_value(&[])?;
             count += batch.labels.len() as i64;
         }
+        let mut sums = [loss_sum, correct as f64, count as f64];
+        self.model.sum_over_replicas(&mut sums)?;
+        let [loss_sum, correct, count] = sums;
         Ok(Validation {
-            loss: loss_sum / count as f64,
-            accuracy: correct as f64 / count as f64,
+            loss: loss_sum / count,
+            accuracy: correct / count,
         })
     }
+}
+
+/// The loss a process backpropagates for `batch`: the batch's mean, or, for a process's
+/// shard of a larger batch (data parallel), the shard's sum over the whole batch's size, so
+/// that the shards' losses (and gradients) add up to the whole batch's mean, however the
+/// batch was split (an empty shard adds zero).
+fn batch_loss(logits: &Tensor, y: &Tensor, batch: &Batch) -> Result<Tensor> {
+    if batch.labels.len() == batch.global_len {
+        return Ok(logits.f_cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, 0.0)?);
+    }
+    let sum = logits.f_cross_entropy_loss::<Tensor>(y, None, Reduction::Sum, -100, 0.0)?;
+    Ok(sum.f_div_scalar(batch.global_len as f64)?)
 }
 
 /// The one way a batch becomes tensors: images `[n, 3, size, size]` and labels on `device`.

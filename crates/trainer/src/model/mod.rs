@@ -16,9 +16,14 @@
 //! * names are the ones PyTorch's `state_dict()` would use, so weight files load by name;
 //! * `forward` in [`Mode::TrainFrozen`] leaves every [`Subnet::Backbone`] tensor unchanged
 //!   (no gradient reaches it, no running statistic moves).
+//!
+//! Two hooks let a wrapper change how a training step's numbers are made without the loop
+//! knowing: [`Network::backward`] (how gradients are taken) and [`Network::sum_over_replicas`]
+//! (per-process sums made the run's); [`DataParallel`] uses both.
 
 mod builder;
 mod builtin;
+mod ddp;
 mod layers;
 mod resnet;
 mod small_cnn;
@@ -32,6 +37,7 @@ use tch::{Device, Tensor};
 
 pub use builder::Builder;
 pub use builtin::{Arch, Builtin, Init};
+pub use ddp::DataParallel;
 pub use layers::{BatchNorm2d, Conv2d, Linear};
 pub use torchscript::{Split, TorchScript};
 
@@ -122,6 +128,22 @@ pub trait Network {
     /// model's `<name>.pt`).
     fn checkpoint_files(&self, _name: &str) -> Result<Vec<(String, Vec<u8>)>> {
         Ok(Vec::new())
+    }
+
+    /// The gradients of `loss` for `params`, one per parameter in order, undefined where the
+    /// loss does not reach it (the frozen backbone): what the optimizer steps with. By
+    /// default straight from autograd (`run_backward`), which leaves no `.grad` buffers to
+    /// zero or accumulate into; a data-parallel wrapper runs `backward()` into `.grad`, where
+    /// DDP's Reducer sums the ranks' gradients while the backward pass runs.
+    fn backward(&self, loss: &Tensor, params: &[Tensor]) -> Result<Vec<Tensor>> {
+        Ok(Tensor::f_run_backward(&[loss], params, false, false)?)
+    }
+
+    /// Makes per-process sums (a step's loss, validation counts) the run's: summed over every
+    /// process that trains this model together, in place. A single process's sums are the
+    /// run's already, so by default nothing changes.
+    fn sum_over_replicas(&self, _values: &mut [f64]) -> Result<()> {
+        Ok(())
     }
 
     /// Names and shapes of every tensor, for matching a weight file.

@@ -8,11 +8,14 @@
 //! ordinary `tch::Tensor`.
 //!
 //! * [`ScriptModule`]: a TorchScript module's tree, tensors, modes, forward and saving.
+//! * [`Store`], [`Group`], [`Reducer`]: c10d's TCPStore, process group and DDP's Reducer.
 
+mod distributed;
 mod script_module;
 
 use std::ffi::{CStr, c_char};
 
+pub use distributed::{Group, Reducer, Store, nccl_compiled};
 pub use script_module::{ModuleInfo, ScriptModule, TensorInfo};
 
 use crate::error::{Error, Result};
