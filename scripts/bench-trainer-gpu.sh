@@ -7,7 +7,9 @@
 #
 #   LRPLAN_PYTHON=python3 scripts/bench-trainer-gpu.sh [path/to/trainer]
 #
-# Prints `trainer doctor` (CUDA must be available), then steps/s for both and the ratio.
+# First `trainer doctor --check-cuda` (the GPU's steps against the CPU's; no CUDA or a mismatch
+# stops here), then steps/s for both, the ratio, and the host syncs per step: the trainer's as
+# its check counts them (small CNN), PyTorch's from torch.cuda.set_sync_debug_mode.
 set -euo pipefail
 LRPLAN_PYTHON="${PYTHON:-${LRPLAN_PYTHON:-}}"
 source "$(dirname "$0")/lib.sh"
@@ -16,8 +18,9 @@ py="$LRPLAN_PYTHON"
 bin="${1:-${CARGO_TARGET_DIR:-$LRPLAN_ROOT/target}/release/trainer}"
 torch_lib="$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-"$bin" doctor
-"$bin" doctor | grep -q "CUDA available: true" || { echo "bench-gpu: no CUDA device visible" >&2; exit 1; }
+check="$("$bin" doctor --check-cuda)" || { echo "bench-gpu: trainer doctor --check-cuda failed" >&2; exit 1; }
+echo "$check"
+ours_syncs=$(echo "$check" | sed -n 's/.*host syncs per step[^:]*: \([0-9.]*\).*/\1/p')
 steps="${STEPS:-100}"
 batch=64
 size=224
@@ -27,7 +30,9 @@ sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan.toml"
 t=$(timeout 200 "$bin" train --plan "$tmp/plan.toml" --synthetic $((batch * steps)) --out "$tmp/run" \
     --model resnet18 --image-size $size --device cuda:0 --no-val --no-charts --no-augment \
     --max-steps "$steps" | tee /dev/stderr | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
-p=$(timeout 200 "$py" scripts/bench-trainer-torch.py resnet18 $size $batch "$steps" "$(nproc)" cuda:0 \
-    | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+torch_out=$(timeout 200 "$py" scripts/bench-trainer-torch.py resnet18 $size $batch "$steps" "$(nproc)" cuda:0)
+p=$(echo "$torch_out" | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+torch_syncs=$(echo "$torch_out" | sed -n 's/^host syncs per step: \([0-9.]*\).*/\1/p')
 awk -v t="$t" -v p="$p" -v n="$steps" 'BEGIN {
     printf "resnet18 224px batch 64, %d steps, cuda:0: trainer %.2f steps/s  pytorch %.2f steps/s  ratio %.3f\n", n, t, p, t / p }'
+echo "host syncs per step: trainer ${ours_syncs:-?} (its CUDA check)  pytorch ${torch_syncs:-?}"

@@ -25,6 +25,8 @@ use std::process::Command;
 const SHIM_SOURCES: &[&str] = &[
     "cpp/script_module.cpp",
     "cpp/distributed.cpp",
+    "cpp/foreach.cpp",
+    "cpp/device.cpp",
 ];
 
 fn main() {

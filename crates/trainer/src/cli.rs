@@ -24,12 +24,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print tch/libtorch versions, CUDA and cuDNN availability, devices and threads.
-    Doctor,
+    Doctor(DoctorArgs),
     /// Train a model on an image folder with the plan's learning-rate schedule.
     Train(Box<TrainArgs>),
     /// Images per second through the data pipeline alone (decode, transform, batch tensor).
     #[command(hide = true)]
     BenchData(BenchDataArgs),
+}
+
+/// The flags of `trainer doctor`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Then train the small CNN a few steps on cuda:0 and on the CPU from the same weights
+    /// and batches, compare losses and weights (relative tolerance 1e-2: TF32 and cuDNN's
+    /// algorithms round differently) and count the host syncs per GPU step. Exits 1 when
+    /// they differ, and when no CUDA device is visible (saying so).
+    #[arg(long)]
+    pub check_cuda: bool,
 }
 
 /// The flags of `trainer bench-data` (scripts/bench-data.sh).
@@ -117,8 +128,8 @@ pub struct TrainArgs {
 
     /// Continue the run in RUN_DIR from its last checkpoint (same plan, data order, lrs and
     /// optimizer state) with the settings it started with. Only --data (the same classes
-    /// and images, moved), --device, --threads, --no-charts and --dist-timeout may
-    /// be given with it; under a launcher every rank may name RUN_DIR, only rank 0 reads it.
+    /// and images, moved), --device, --threads, --deterministic, --no-charts and
+    /// --dist-timeout may be given with it; under a launcher every rank may name RUN_DIR, only rank 0 reads it.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
 
@@ -239,6 +250,14 @@ pub struct TrainArgs {
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<i32>,
+
+    /// CUDA runs: cuDNN's deterministic algorithms only, without its autotuning (benchmark
+    /// mode, on by default: it times the convolution algorithms for each new shape and keeps
+    /// the fastest, which may differ from run to run). Slower; runs on the same GPU then
+    /// repeat bit for bit. No effect on the CPU, which is always deterministic.
+    #[arg(long)]
+    #[serde(default)]
+    pub deterministic: bool,
 
     /// Data-parallel runs (torchrun): seconds a collective, the start-up or a silent rank may
     /// take before every rank stops with a message naming the one that failed (a silent rank

@@ -10,7 +10,8 @@
 //! * `shim`: the C++ shim (`cpp/`) for what tch does not expose of libtorch (a TorchScript
 //!   module's tree and per-module modes);
 //! * [`groups`]: parameter groups decided by tensor kind (or sub-network);
-//! * [`optim`]: SGD/Adam/AdamW with torch.optim semantics and exportable state;
+//! * [`optim`]: SGD/Adam/AdamW with torch.optim semantics (its multi-tensor kernels) and
+//!   exportable state;
 //! * [`data`]: image folders listed, decoded into memory, and a prefetching, augmenting loader;
 //! * [`tensors`]: the one crossing between `lrplan-weights` tensors and tch tensors;
 //!   [`pretrained`]: weight files matched and loaded through it;
@@ -22,12 +23,14 @@
 //! * [`run`]: `trainer train`, wiring the above; [`run_dir`]: the run folder's lock and
 //!   guard; [`log`], [`checkpoint`], [`charts`],
 //!   [`progress`] its outputs;
-//! * [`cli`], [`doctor`]: the command line; [`malloc`]: the C allocator's setting for training.
+//! * [`cli`], [`doctor`]: the command line, and [`cuda_check`], the GPU's step against the
+//!   CPU's; [`malloc`]: the C allocator's setting for training.
 
 pub mod charts;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod cuda_check;
 pub mod data;
 pub mod distributed;
 pub mod doctor;

@@ -36,8 +36,11 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli, given: &[String]) -> anyhow::Result<()> {
     match cli.command {
-        Command::Doctor => {
+        Command::Doctor(args) => {
             print!("{}", lrplan_trainer::doctor::report());
+            if args.check_cuda {
+                print!("{}", lrplan_trainer::cuda_check::run()?);
+            }
             Ok(())
         }
         Command::Train(args) => {

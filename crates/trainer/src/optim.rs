@@ -1,10 +1,13 @@
 //! SGD (Nesterov), Adam and AdamW written over tch tensors, because tch's optimizer cannot
 //! export its state and a resumed run must continue with the same buffers.
 //!
-//! The update formulas follow `torch.optim`'s single-tensor implementations (what PyTorch
-//! uses on CPU) operation for operation, so a test can hold them to 1e-6 of PyTorch's. Every
-//! update is an in-place op under `no_grad`; tch exposes no `_foreach` ops, so the loop is
-//! per tensor, with no copies and no host syncs.
+//! The updates follow torch.optim's operation for operation, with the same scalars (Python
+//! floats, here f64 kernel arguments): on the parameters of a group as lists, through the
+//! shim's `_foreach_*` ops ([`Kernels::Foreach`], torch.optim's multi-tensor path and its
+//! default on CUDA: a few kernels per step instead of several per tensor), or tensor by tensor
+//! ([`Kernels::PerTensor`], its `foreach=False` path). On CPU the two give the same bits, and
+//! the same bits as torch.optim's two paths (`tests/library.rs`). Every update is in place
+//! under `no_grad`, with no copy to the device and no host wait.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +18,8 @@ use tch::Tensor;
 use crate::error::{Error, Result};
 use crate::groups::GroupSpec;
 use crate::model::Registry;
+pub use crate::shim::Kernels;
+use crate::shim::foreach;
 
 /// Adam's second-moment decay, fixed as in the original.
 pub const BETA2: f64 = 0.999;
@@ -53,6 +58,8 @@ pub struct Optimizer {
     pub momentum: f64,
     pub weight_decay: f64,
     pub groups: Vec<Group>,
+    /// How the update's list ops run (foreach unless a test asks otherwise).
+    pub kernels: Kernels,
 }
 
 impl Optimizer {
@@ -87,6 +94,7 @@ impl Optimizer {
             momentum,
             weight_decay,
             groups,
+            kernels: Kernels::Foreach,
         }
     }
 
@@ -160,39 +168,39 @@ impl Optimizer {
 
     /// One update from explicit gradients, one per parameter in [`Optimizer::params`] order
     /// (as `Tensor::run_backward` returns them). The gradient tensors are consumed: updated
-    /// in place where that saves a pass. An undefined gradient (a parameter the loss does not
-    /// reach, e.g. the frozen backbone) means no update and no state, as in torch.
+    /// in place where torch.optim makes a new tensor of the same values. An undefined gradient
+    /// (a parameter the loss does not reach, e.g. the frozen backbone) means no update and no
+    /// state, as in torch.
     ///
     /// Taking gradients from `run_backward` instead of `.grad()` saves two passes over every
-    /// parameter per step: no zeroing and no accumulation into the old buffer.
+    /// parameter per step: no zeroing and no accumulation into the old buffer. Every scalar
+    /// (lr, decay, bias corrections) is an argument of the kernels, as torch.optim passes
+    /// Python floats: nothing is copied to the device and the host never waits.
     pub fn step_with(&mut self, grads: Vec<Tensor>) -> Result<()> {
         let _guard = tch::no_grad_guard();
-        let (kind, m, wd_all) = (self.kind, self.momentum, self.weight_decay);
+        let total: usize = self.groups.iter().map(|g| g.slots.len()).sum();
+        if grads.len() < total {
+            return Err(Error::flag("optimizer", "fewer gradients than parameters"));
+        }
+        let (kind, m, k) = (self.kind, self.momentum, self.kernels);
         let mut grads = grads.into_iter();
         for group in &mut self.groups {
             let lr = group.lr;
-            let Some(first) = group.slots.first() else {
-                continue;
-            };
-            // The step's scalars, once per group, on the parameters' device.
-            let dev = first.param.device();
-            let k = Scalars {
-                wd: scalar(wd_all, dev)?,
-                momentum: scalar(m, dev)?,
-                neg_lr: scalar(-lr, dev)?,
-            };
+            let mut parts = [Part::default(), Part::default()];
             for s in &mut group.slots {
-                let Some(grad) = grads.next() else {
-                    return Err(Error::flag("optimizer", "fewer gradients than parameters"));
-                };
-                if !grad.defined() {
+                let grad = grads.next().expect("counted above");
+                if grad.defined() {
+                    parts[usize::from(s.decay)].push(s, grad);
+                }
+            }
+            for (part, wd) in parts.into_iter().zip([0.0, self.weight_decay]) {
+                if part.slots.is_empty() {
                     continue;
                 }
-                let wd = if s.decay { wd_all } else { 0.0 };
                 match kind {
-                    OptimizerKind::Sgd => sgd(s, &grad, m, wd, &k)?,
-                    OptimizerKind::Adam => adam(s, &grad, lr, m, wd, false, &k)?,
-                    OptimizerKind::AdamW => adam(s, &grad, lr, m, wd, true, &k)?,
+                    OptimizerKind::Sgd => sgd(k, part, lr, m, wd)?,
+                    OptimizerKind::Adam => adam(k, part, lr, m, wd, false)?,
+                    OptimizerKind::AdamW => adam(k, part, lr, m, wd, true)?,
                 }
             }
         }
@@ -238,7 +246,6 @@ impl Optimizer {
         let _guard = tch::no_grad_guard();
         for (gi, g) in self.groups.iter_mut().enumerate() {
             for s in &mut g.slots {
-                let device = s.param.device();
                 let mut take = |b: &str| -> Result<Option<Tensor>> {
                     let key = format!("opt.{gi}.{}.{b}", s.name);
                     match state.get(&key) {
@@ -252,7 +259,13 @@ impl Optimizer {
                                     s.param.size()
                                 )));
                             }
-                            Ok(Some(t.f_to_device(device)?))
+                            if b == "step" {
+                                return Ok(Some(t.shallow_clone()));
+                            }
+                            // As the parameter: its device, dtype and memory format.
+                            let mut buf = s.param.f_empty_like()?;
+                            buf.f_copy_(t)?;
+                            Ok(Some(buf))
                         }
                     }
                 };
@@ -275,85 +288,96 @@ impl Optimizer {
     }
 }
 
-/// A 0-dim f32 tensor: multiplying by it inside `addcmul_` gives `p += t * x` in one pass
-/// with no temporary (tch exposes no `alpha` argument), rounding the scalar to f32 exactly as
-/// torch rounds `alpha` for f32 tensors.
-fn scalar(x: f64, device: tch::Device) -> Result<Tensor> {
-    Ok(Tensor::from(x as f32).f_to_device(device)?)
+/// The slots of a group that decay alike and have a gradient this step, with their
+/// gradients and their parameters, as torch.optim's lists of one (device, dtype) group.
+#[derive(Default)]
+struct Part<'s> {
+    slots: Vec<&'s mut Slot>,
+    grads: Vec<Tensor>,
 }
 
-/// Per-group scalars of one step as 0-dim tensors.
-struct Scalars {
-    wd: Tensor,
-    momentum: Tensor,
-    neg_lr: Tensor,
+impl<'s> Part<'s> {
+    fn push(&mut self, slot: &'s mut Slot, grad: Tensor) {
+        self.slots.push(slot);
+        self.grads.push(grad);
+    }
+
+    fn params(&self) -> Vec<&Tensor> {
+        self.slots.iter().map(|s| &s.param).collect()
+    }
 }
 
-/// torch.optim.SGD, single-tensor path, dampening 0, Nesterov when momentum > 0.
-///
-/// The gradient tensor is updated in place (weight decay, Nesterov term) instead of into
-/// temporaries: it is not read again before the next `zero_grad`. Five passes over the
-/// parameter, as torch.
-fn sgd(s: &mut Slot, grad: &Tensor, momentum: f64, wd: f64, k: &Scalars) -> Result<()> {
-    let mut d_p = grad.shallow_clone();
+/// torch.optim.SGD (`_multi_tensor_sgd`, and `_single_tensor_sgd` op for op), dampening 0,
+/// Nesterov when momentum > 0. Weight decay and the Nesterov term go into the gradients in
+/// place (torch makes new tensors of the same values): they are not read again.
+fn sgd(k: Kernels, mut part: Part, lr: f64, momentum: f64, wd: f64) -> Result<()> {
+    let grads = std::mem::take(&mut part.grads);
     if wd != 0.0 {
-        let _ = d_p.f_addcmul_(&s.param, &k.wd)?;
+        foreach::add_(k, &grads, &part.params(), wd)?;
     }
     if momentum != 0.0 {
-        let buf = match s.momentum_buffer.take() {
-            None => d_p.f_detach_copy()?,
-            Some(mut buf) => {
-                let _ = buf.f_mul_scalar_(momentum)?;
-                let _ = buf.f_add_(&d_p)?;
-                buf
-            }
-        };
-        let _ = d_p.f_addcmul_(&buf, &k.momentum)?;
-        s.momentum_buffer = Some(buf);
+        // A buffer starts as a copy of its first (decayed) gradient; later ones decay and add.
+        let (old, new): (Vec<usize>, Vec<usize>) =
+            (0..grads.len()).partition(|&i| part.slots[i].momentum_buffer.is_some());
+        let bufs: Vec<&Tensor> = old
+            .iter()
+            .filter_map(|&i| part.slots[i].momentum_buffer.as_ref())
+            .collect();
+        let old_grads: Vec<&Tensor> = old.iter().map(|&i| &grads[i]).collect();
+        foreach::mul_(k, &bufs, momentum)?;
+        foreach::add_(k, &bufs, &old_grads, 1.0)?;
+        let new_grads: Vec<&Tensor> = new.iter().map(|&i| &grads[i]).collect();
+        for (i, buf) in new.iter().zip(foreach::clone(&new_grads)?) {
+            part.slots[*i].momentum_buffer = Some(buf);
+        }
+        let bufs: Vec<&Tensor> = part
+            .slots
+            .iter()
+            .filter_map(|s| s.momentum_buffer.as_ref())
+            .collect();
+        foreach::add_(k, &grads, &bufs, momentum)?;
     }
-    let _ = s.param.f_addcmul_(&d_p, &k.neg_lr)?;
-    Ok(())
+    foreach::add_(k, &part.params(), &grads, -lr)
 }
 
-/// torch.optim.Adam / AdamW, single-tensor path (amsgrad off).
-fn adam(
-    s: &mut Slot,
-    grad: &Tensor,
-    lr: f64,
-    beta1: f64,
-    wd: f64,
-    decoupled: bool,
-    k: &Scalars,
-) -> Result<()> {
-    s.step += 1;
-    let mut grad = grad.shallow_clone();
-    if wd != 0.0 && !decoupled {
-        let _ = grad.f_addcmul_(&s.param, &k.wd)?;
+/// torch.optim.Adam / AdamW (`_multi_tensor_adam` with `capturable=False`, and
+/// `_single_tensor_adam` op for op), amsgrad off. Step counts and bias corrections are host
+/// numbers, as torch keeps them for a non-capturable optimizer.
+fn adam(k: Kernels, mut part: Part, lr: f64, beta1: f64, wd: f64, decoupled: bool) -> Result<()> {
+    let grads = std::mem::take(&mut part.grads);
+    for s in &mut part.slots {
+        s.step += 1;
+        if s.exp_avg.is_none() {
+            s.exp_avg = Some(s.param.f_zeros_like()?);
+            s.exp_avg_sq = Some(s.param.f_zeros_like()?);
+        }
     }
     if wd != 0.0 && decoupled {
-        let _ = s.param.f_mul_scalar_(1.0 - lr * wd)?;
+        foreach::mul_(k, &part.params(), 1.0 - lr * wd)?;
     }
-    let exp_avg = match &mut s.exp_avg {
-        Some(t) => t,
-        slot => slot.insert(s.param.f_zeros_like()?),
-    };
-    let _ = exp_avg.f_lerp_(&grad, 1.0 - beta1)?;
-    let exp_avg_sq = match &mut s.exp_avg_sq {
-        Some(t) => t,
-        slot => slot.insert(s.param.f_zeros_like()?),
-    };
-    let _ = exp_avg_sq.f_mul_scalar_(BETA2)?;
-    let _ = exp_avg_sq.f_addcmul_(&grad.f_mul_scalar(1.0 - BETA2)?, &grad)?;
-    let step = s.step as f64;
-    let bias_correction1 = 1.0 - beta1.powf(step);
-    let bias_correction2 = 1.0 - BETA2.powf(step);
-    let step_size = lr / bias_correction1;
-    let bias_correction2_sqrt = bias_correction2.sqrt();
-    let mut denom = exp_avg_sq.f_sqrt()?.f_div_scalar(bias_correction2_sqrt)?;
-    let _ = denom.f_add_scalar_(EPS)?;
-    let exp_avg = s.exp_avg.as_ref().expect("set above");
-    let _ = s
-        .param
-        .f_addcdiv_(&exp_avg.f_mul_scalar(-step_size)?, &denom)?;
-    Ok(())
+    if wd != 0.0 && !decoupled {
+        foreach::add_(k, &grads, &part.params(), wd)?;
+    }
+    let exp_avgs: Vec<&Tensor> = part.slots.iter().filter_map(|s| s.exp_avg.as_ref()).collect();
+    let exp_avg_sqs: Vec<&Tensor> = part
+        .slots
+        .iter()
+        .filter_map(|s| s.exp_avg_sq.as_ref())
+        .collect();
+    foreach::lerp_(k, &exp_avgs, &grads, 1.0 - beta1)?;
+    foreach::mul_(k, &exp_avg_sqs, BETA2)?;
+    foreach::addcmul_(k, &exp_avg_sqs, &grads, &grads, 1.0 - BETA2)?;
+    let steps: Vec<f64> = part.slots.iter().map(|s| s.step as f64).collect();
+    // Python's `1 - beta ** step`, `(lr / bc) * -1` (a negation: exact) and `bc ** 0.5`:
+    // the same libm calls.
+    let step_size: Vec<f64> = steps
+        .iter()
+        .map(|&t| -(lr / (1.0 - beta1.powf(t))))
+        .collect();
+    let bias_correction2_sqrt: Vec<f64> =
+        steps.iter().map(|&t| (1.0 - BETA2.powf(t)).powf(0.5)).collect();
+    let denom = foreach::sqrt(k, &exp_avg_sqs)?;
+    foreach::div_(k, &denom, &bias_correction2_sqrt)?;
+    foreach::add_scalar_(k, &denom, EPS)?;
+    foreach::addcdiv_(k, &part.params(), &exp_avgs, &denom, &step_size)
 }

@@ -43,6 +43,9 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
     if let Some(n) = cfg.threads {
         tch::set_num_threads(n);
     }
+    if cfg.device.is_cuda() {
+        crate::shim::device::set_cudnn_mode(cfg.args.deterministic);
+    }
     let (train_set, val_set) = load_data(&cfg)?;
     tch::manual_seed(cfg.seed as i64);
     let model = cfg.model.build(train_set.classes.len(), cfg.device)?;

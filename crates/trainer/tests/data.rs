@@ -367,10 +367,11 @@ fn epoch_pixels(data: &Arc<Dataset>, batch_size: usize) -> Vec<u32> {
         seed: 5,
         epoch: 2,
         first_batch: 0,
+        pinned: false,
     };
     spawn_loader(data.clone(), spec)
         .into_iter()
-        .flat_map(|b| b.unwrap().pixels)
+        .flat_map(|b| b.unwrap().pixels.to_vec())
         .map(f32::to_bits)
         .collect()
 }
@@ -521,6 +522,7 @@ fn cifar_epoch_hash(dir: &Path, size: usize, flip: bool) -> u64 {
         seed: 3,
         epoch: 1,
         first_batch: 0,
+        pinned: false,
     };
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for batch in spawn_loader(data, spec) {

@@ -8,7 +8,7 @@ use lrplan_schedule::OptimizerKind;
 use lrplan_trainer::checkpoint::write_tensors_synced;
 use lrplan_trainer::groups::{self, GroupBy};
 use lrplan_trainer::model::{Arch, Builtin as Model, Init, Network};
-use lrplan_trainer::optim::Optimizer;
+use lrplan_trainer::optim::{Kernels, Optimizer};
 use lrplan_trainer::pretrained::{self, WeightOptions};
 use lrplan_trainer::tensors::read_file as read_tensors;
 use tch::{Device, Kind, Tensor};
@@ -72,114 +72,137 @@ fn groups_by_module_kind() {
     }
 }
 
+type OptParam = (&'static [i64], bool, fn(usize) -> bool);
+
+/// The optimizer test's parameters: (shape, decays, has a gradient at step `k`). One is
+/// frozen (never a gradient), one misses steps 1 and 2, one starts at step 2 (so SGD's
+/// momentum buffers are partly new), as torch.optim sees `p.grad = None`.
+const OPT_PARAMS: [OptParam; 7] = [
+    (&[4, 3, 3, 3], true, |_| true),
+    (&[4], false, |_| true),
+    (&[10, 4], true, |_| true),
+    (&[10], false, |_| true),
+    (&[5, 2], true, |_| false),
+    (&[7], true, |k| k != 1 && k != 2),
+    (&[3], false, |k| k >= 2),
+];
+
+/// Runs `kind` with `kernels` from `init` through `grads` (`None`: no gradient) at `lrs`;
+/// returns the parameters and the optimizer.
+fn run_optimizer(
+    (kind, kernels): (OptimizerKind, Kernels),
+    (momentum, wd): (f64, f64),
+    init: &[Tensor],
+    grads: &[Vec<Option<Tensor>>],
+    lrs: &[f64],
+) -> (Vec<Tensor>, Optimizer) {
+    let params: Vec<Tensor> = init.iter().map(Tensor::copy).collect();
+    let group = |d: bool| {
+        let members = params
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| OPT_PARAMS[*i].1 == d);
+        (
+            1.0,
+            members
+                .map(|(i, p)| (format!("p{i}"), p.shallow_clone(), d))
+                .collect(),
+        )
+    };
+    let mut opt = Optimizer::new(kind, momentum, wd, vec![group(false), group(true)]);
+    opt.kernels = kernels;
+    let order: Vec<usize> = [false, true]
+        .iter()
+        .flat_map(|&d| (0..params.len()).filter(move |&i| OPT_PARAMS[i].1 == d))
+        .collect();
+    for (step, &lr) in grads.iter().zip(lrs) {
+        opt.set_lr(lr);
+        let g = order
+            .iter()
+            .map(|&i| step[i].as_ref().map_or_else(Tensor::new, Tensor::copy));
+        opt.step_with(g.collect()).unwrap();
+    }
+    (params, opt)
+}
+
 #[test]
 fn optimizers_match_torch_optim() {
     let tmp = tempfile::tempdir().unwrap();
     tch::manual_seed(7);
-    let shapes: [&[i64]; 4] = [&[4, 3, 3, 3], &[4], &[10, 4], &[10]];
-    let decays = [true, false, true, false];
-    let lrs = [0.1, 0.05, 0.02, 0.07, 0.01];
-    let init: Vec<Tensor> = shapes
-        .iter()
-        .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)))
-        .collect();
-    let grads: Vec<Vec<Tensor>> = lrs
-        .iter()
-        .map(|_| {
-            shapes
+    let lrs = [0.1, 0.05, 0.02, 0.07, 0.01, 0.03];
+    let randn = |s: &[i64]| Tensor::randn(s, (Kind::Float, Device::Cpu));
+    let init: Vec<Tensor> = OPT_PARAMS.iter().map(|p| randn(p.0)).collect();
+    let grads: Vec<Vec<Option<Tensor>>> = (0..lrs.len())
+        .map(|k| {
+            OPT_PARAMS
                 .iter()
-                .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)))
+                .map(|p| p.2(k).then(|| randn(p.0)))
                 .collect()
         })
         .collect();
     let mut file = Vec::new();
     for (i, p) in init.iter().enumerate() {
         file.push((format!("p.{i}"), p.shallow_clone()));
-        file.push((
-            format!("d.{i}"),
-            Tensor::from(if decays[i] { 1f32 } else { 0f32 }),
-        ));
+        file.push((format!("d.{i}"), Tensor::from(f32::from(OPT_PARAMS[i].1))));
         for (k, g) in grads.iter().enumerate() {
-            file.push((format!("g.{k}.{i}"), g[i].shallow_clone()));
+            if let Some(g) = &g[i] {
+                file.push((format!("g.{k}.{i}"), g.shallow_clone()));
+            }
         }
     }
     let inp = tmp.path().join("in.safetensors");
     write_tensors_synced(&inp, &file, None).unwrap();
+    let hyper = (0.9, 0.05);
     for (kind, name) in [
         (OptimizerKind::Sgd, "sgd"),
         (OptimizerKind::Adam, "adam"),
         (OptimizerKind::AdamW, "adamw"),
     ] {
-        let (momentum, wd) = (0.9, 0.05);
-        let params: Vec<Tensor> = init
-            .iter()
-            .map(|p| p.copy().set_requires_grad(true))
-            .collect();
-        let group = |d: bool| {
-            params
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| decays[*i] == d)
-                .map(|(i, p)| (format!("p{i}"), p.shallow_clone(), d))
-                .collect::<Vec<_>>()
-        };
-        let mut opt = Optimizer::new(
-            kind,
-            momentum,
-            wd,
-            vec![(1.0, group(false)), (1.0, group(true))],
-        );
-        for (k, &lr) in lrs.iter().enumerate() {
-            opt.set_lr(lr);
-            opt.zero_grad();
-            // d/dp sum(p * g) = g exactly.
-            let loss = params
-                .iter()
-                .zip(&grads[k])
-                .map(|(p, g)| (p * g).sum(Kind::Float))
-                .fold(Tensor::from(0f32), |a, b| a + b);
-            loss.backward();
-            opt.step().unwrap();
-        }
-        let out = tmp.path().join(format!("{name}.safetensors"));
-        let lr_list: Vec<String> = lrs.iter().map(|l| format!("{l:e}")).collect();
-        run_python(&[
-            repo()
-                .join("crates/trainer/tests/py/optim_ref.py")
-                .to_str()
-                .unwrap(),
-            inp.to_str().unwrap(),
-            out.to_str().unwrap(),
-            name,
-            &momentum.to_string(),
-            &wd.to_string(),
-            &lr_list.join(","),
-        ]);
-        let want = read_tensors(&out).unwrap();
-        for (i, p) in params.iter().enumerate() {
-            let w = &want[&format!("p.{i}")];
-            // Relative to the tensor's scale: without `alpha` arguments in tch, `p + a*b` is
-            // two roundings here and one fused one in torch, so elements that end near zero
-            // can differ by an ulp of their earlier magnitude.
-            let diff = (p.detach() - w).abs().max().double_value(&[]);
-            let scale = w.abs().max().double_value(&[]);
-            let rel = diff / scale;
-            assert!(rel <= 1e-6, "{name}: param {i} differs by {rel} (relative)");
+        let (foreach, opt) = run_optimizer((kind, Kernels::Foreach), hyper, &init, &grads, &lrs);
+        let (single, _) = run_optimizer((kind, Kernels::PerTensor), hyper, &init, &grads, &lrs);
+        for (i, (f, s)) in foreach.iter().zip(&single).enumerate() {
             assert!(
-                !p.detach().equal(&init[i]),
-                "{name}: param {i} did not move"
+                f.equal(s),
+                "{name}: param {i}: foreach and per-tensor differ"
             );
+            let moved = OPT_PARAMS[i].2;
+            assert_eq!(
+                !f.equal(&init[i]),
+                (0..lrs.len()).any(moved),
+                "{name}: param {i}"
+            );
+        }
+        for torch_foreach in ["1", "0"] {
+            let out = tmp
+                .path()
+                .join(format!("{name}-{torch_foreach}.safetensors"));
+            let lr_list: Vec<String> = lrs.iter().map(|l| format!("{l:e}")).collect();
+            let script = repo().join("crates/trainer/tests/py/optim_ref.py");
+            run_python(&[
+                script.to_str().unwrap(),
+                inp.to_str().unwrap(),
+                out.to_str().unwrap(),
+                name,
+                &hyper.0.to_string(),
+                &hyper.1.to_string(),
+                &lr_list.join(","),
+                torch_foreach,
+            ]);
+            let want = read_tensors(&out).unwrap();
+            for (i, p) in foreach.iter().enumerate() {
+                let w = &want[&format!("p.{i}")];
+                let ulps = (p - w).abs().max().double_value(&[]);
+                assert!(
+                    p.equal(w),
+                    "{name}: param {i} differs from torch.optim (foreach={torch_foreach}) by {ulps}"
+                );
+            }
         }
         // State round-trips through export/import.
         let exported = opt.export();
         assert!(!exported.is_empty());
-        let mut again = Optimizer::new(
-            kind,
-            momentum,
-            wd,
-            vec![(1.0, group(false)), (1.0, group(true))],
-        );
-        again.import(exported.into_iter().collect(), &out).unwrap();
+        let (_, mut again) = run_optimizer((kind, Kernels::Foreach), hyper, &init, &[], &[]);
+        again.import(exported.into_iter().collect(), &inp).unwrap();
     }
 }
 
@@ -226,4 +249,26 @@ fn torchvision_resnet18_state_dict_loads() {
     assert_eq!(loaded.loaded.len(), 120);
     assert!(!loaded.loaded.iter().any(|k| k.starts_with("fc.")));
     assert!(loaded.report.contains("fc.weight"), "{}", loaded.report);
+}
+
+/// `trainer doctor --check-cuda`'s run and comparison, CPU against CPU (the GPU side needs a
+/// GPU): the same bits twice, and a step or tensor off by more than the tolerance refused.
+#[test]
+fn the_cuda_check_compares_steps_and_tensors() {
+    use lrplan_trainer::cuda_check::{STEPS, TOLERANCE, compare, train};
+    let a = train(Device::Cpu, STEPS).unwrap();
+    let b = train(Device::Cpu, STEPS).unwrap();
+    assert_eq!(a.losses.len(), STEPS);
+    assert!(a.losses.iter().all(|l| l.is_finite()));
+    assert_eq!(a.losses, b.losses);
+    let report = compare(&a, &b, "cpu").unwrap();
+    assert!(report.contains("CUDA check: ok"), "{report}");
+    let mut off = train(Device::Cpu, STEPS).unwrap();
+    off.losses[3] *= 1.0 + 2.0 * TOLERANCE;
+    let e = compare(&a, &off, "cpu").unwrap_err().to_string();
+    assert!(e.contains("step 3"), "{e}");
+    let mut off = train(Device::Cpu, STEPS).unwrap();
+    off.tensors[0].1 = &off.tensors[0].1 * (1.0 + 2.0 * TOLERANCE);
+    let e = compare(&a, &off, "cpu").unwrap_err().to_string();
+    assert!(e.contains(&a.tensors[0].0), "{e}");
 }

@@ -337,6 +337,9 @@ fn train_args<'a>(plan: &'a str, data: &'a str, model: &'a str, out: &'a str) ->
         "--seed",
         "3",
         "--no-charts",
+        // Bits compared: never CUDA, whose cuDNN may pick another algorithm per run.
+        "--device",
+        "cpu",
     ]
 }
 

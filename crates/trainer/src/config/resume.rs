@@ -14,11 +14,12 @@ use crate::error::{Error, Result};
 /// run trains, whether it draws charts, the stops for tests and benchmarks, and how long a
 /// data-parallel job waits for a rank. Anything else would make the rest of the run another
 /// run.
-const MAY_CHANGE: [&str; 8] = [
+const MAY_CHANGE: [&str; 9] = [
     "resume",
     "data",
     "device",
     "threads",
+    "deterministic",
     "no-charts",
     "max-steps",
     "stop-after-epochs",
@@ -45,6 +46,7 @@ pub fn merge(args: TrainArgs, given: &[String], dir: &Path, meta: &Meta) -> Resu
     if given("threads") {
         run.threads = args.threads;
     }
+    run.deterministic |= args.deterministic;
     run.no_charts |= args.no_charts;
     run.max_steps = args.max_steps.or(run.max_steps);
     run.stop_after_epochs = args.stop_after_epochs;
@@ -62,8 +64,8 @@ fn refuse(flag: &str, dir: &Path) -> Error {
         "start-over" => "starts a new run; it cannot be combined with --resume".to_string(),
         _ => format!(
             "cannot change when a run resumes: it continues with the settings it started with \
-             (kept in {d}/last.json); only --data, --device, --threads, --no-charts and \
-             --dist-timeout may be given with --resume"
+             (kept in {d}/last.json); only --data, --device, --threads, --deterministic, \
+             --no-charts and --dist-timeout may be given with --resume"
         ),
     };
     Error::flag(format!("--{flag}"), reason)

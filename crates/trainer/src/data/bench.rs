@@ -95,6 +95,7 @@ fn time_pass(data: &Arc<Dataset>, args: &BenchDataArgs, train: bool, epoch: u32)
         seed: 0,
         epoch,
         first_batch: 0,
+        pinned: false,
     };
     let started = Instant::now();
     let mut images = 0;

@@ -2,7 +2,8 @@
 //! them over through a bounded channel (two batches ahead), so the model rarely waits and
 //! memory stays bounded: at most four batches exist at once (two queued, one being built,
 //! one being trained on). Within a batch the images are decoded and transformed in parallel
-//! (rayon's pool, one thread per core).
+//! (rayon's pool, one thread per core). For a CUDA device the batch is written straight into
+//! pinned host memory ([`HostBuf`]), so the step's upload never makes the host wait.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use lrplan_schedule::batches_per_epoch;
 use rayon::prelude::*;
 
+use super::host::HostBuf;
 use super::random::{SampleRng, epoch_order};
 use super::{Dataset, Images, Shard};
 use crate::error::{Error, Result};
@@ -20,8 +22,8 @@ pub struct Batch {
     /// Its index within the epoch (the iteration it trains).
     pub index: usize,
     pub size: usize,
-    pub pixels: Vec<f32>,
-    pub labels: Vec<i64>,
+    pub pixels: HostBuf<f32>,
+    pub labels: HostBuf<i64>,
     /// Images in the whole batch of which this is a process's [`Shard`] (`labels.len()` for a
     /// single process).
     pub global_len: usize,
@@ -39,6 +41,8 @@ pub struct LoaderSpec {
     pub epoch: u32,
     /// First batch to produce (resuming mid-epoch skips the ones already trained).
     pub first_batch: usize,
+    /// Batches in pinned host memory, for a CUDA device ([`HostBuf`]).
+    pub pinned: bool,
 }
 
 impl LoaderSpec {
@@ -51,6 +55,7 @@ impl LoaderSpec {
             seed: 0,
             epoch: 0,
             first_batch: 0,
+            pinned: false,
         }
     }
 }
@@ -119,7 +124,7 @@ fn make_batch(
     table: &[[f32; 256]; 3],
 ) -> Result<Batch> {
     let len = data.image_len();
-    let mut pixels = vec![0f32; idx.len() * len];
+    let mut pixels = HostBuf::zeros(idx.len() * len, spec.pinned)?;
     let first = at.b * spec.batch_size + at.first;
     let fill = |(out, (k, &i)): (&mut [f32], (usize, &usize))| -> Option<(PathBuf, String)> {
         let mut rng = SampleRng::new(spec.seed, spec.epoch, (first + k) as u64);
@@ -154,11 +159,15 @@ fn make_batch(
     if let Some((path, reason)) = errors.into_iter().next() {
         return Err(Error::data(&path, format!("cannot decode image: {reason}")));
     }
+    let mut labels = HostBuf::zeros(idx.len(), spec.pinned)?;
+    for (l, &i) in labels.iter_mut().zip(idx) {
+        *l = data.labels[i];
+    }
     Ok(Batch {
         index: at.b,
         size: data.size(),
         pixels,
-        labels: idx.iter().map(|&i| data.labels[i]).collect(),
+        labels,
         global_len: at.global_len,
     })
 }

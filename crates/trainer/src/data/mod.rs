@@ -16,6 +16,7 @@
 
 pub mod bench;
 pub mod decode;
+mod host;
 mod listing;
 mod loader;
 mod random;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+pub use host::HostBuf;
 pub use listing::{EXTENSIONS, Listing, list_split};
 pub use loader::{Batch, LoaderSpec, PARALLEL_FROM, spawn_loader, spawn_shard_loader};
 pub use random::{SampleRng, epoch_order, mix};

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lrplan_schedule::Phase;
+use lrplan_schedule::{Phase, Step};
 
-use super::{Learner, Validation};
+use super::{Learner, PendingLoss, Validation};
 use crate::config::Limits;
-use crate::data::{Dataset, LoaderSpec, Shard, spawn_shard_loader};
+use crate::data::{Batch, Dataset, LoaderSpec, Shard, spawn_shard_loader};
 use crate::error::Result;
 use crate::interrupt::Interrupter;
 use crate::log::EpochMetrics;
@@ -59,6 +59,15 @@ impl Throughput {
     }
 }
 
+/// A step queued on the device, recorded once the next one is queued (or before the loop
+/// saves, ends the epoch or stops).
+struct Queued {
+    loss: PendingLoss,
+    /// The lr.csv row of the schedule step it starts, written with its steps.csv row: never
+    /// for a step after a non-finite loss.
+    lr_row: Option<Step>,
+}
+
 /// A training run in progress: the learner, its record, its data and its rules.
 pub struct Fit<'a> {
     pub learner: Learner<'a>,
@@ -89,7 +98,7 @@ impl Fit<'_> {
             }
             self.end_epoch(&mut progress, started)?;
             epochs += 1;
-            if let Some(stop) = self.stop_reason(Some(epochs)) {
+            if let Some(stop) = self.stop_reason(Some(epochs), 0) {
                 return Ok(stop);
             }
         }
@@ -107,8 +116,9 @@ impl Fit<'_> {
             Phase::Unfreeze => Mode::Train,
         };
         let per_iteration = self.learner.schedule.per_iteration();
-        if !per_iteration {
-            self.update_lr(epoch, self.state.meta.iteration)?;
+        if !per_iteration && let Some(row) = self.learner.apply_lr(epoch, self.state.meta.iteration)
+        {
+            self.state.logs.lr_row(row, self.learner.lr())?;
         }
         let spec = self.loader_spec(phase.batch_size as usize, epoch);
         let iters = lrplan_schedule::batches_per_epoch(
@@ -118,39 +128,68 @@ impl Fit<'_> {
         );
         progress.epoch(epoch, phase.phase, iters as usize);
         self.throughput.start_epoch();
+        // The step before the one just queued, recorded once the device is past it; every
+        // return below records it first, so the logs and checkpoints are those of a run that
+        // read every loss at once.
+        let mut pending: Option<Queued> = None;
         for batch in spawn_shard_loader(self.train.clone(), spec, self.shard) {
-            let batch = batch?;
-            let at = Position {
-                step: self.state.meta.optimizer_steps,
-                epoch,
-                iteration: batch.index as u64,
+            let queued = u64::from(pending.is_some());
+            let step = batch.and_then(|b| self.step(&b, (mode, epoch, per_iteration), queued));
+            let step = match step {
+                Ok(step) => step,
+                Err(e) => {
+                    self.record(pending.take(), progress)?;
+                    return Err(e);
+                }
             };
-            if per_iteration {
-                self.update_lr(epoch, at.iteration)?;
-            }
-            let loss = (self.learner.train_step(&batch, mode, at))
-                .map_err(|e| e.checkpoint_kept(self.state.has_checkpoint()))?;
-            let lr = self.learner.lr();
-            self.state.record_step(at, lr, loss)?;
+            let last_batch = step.loss.at.iteration + 1 >= iters;
+            self.record(pending.replace(step), progress)?;
             self.throughput.step_done();
-            progress.step(at.iteration, lr, loss, batch.global_len);
-            let last_batch = at.iteration + 1 >= iters;
-            if let (Some(stop), false) = (self.stop_reason(None), last_batch) {
+            if let (Some(stop), false) = (self.stop_reason(None, 1), last_batch) {
+                self.record(pending.take(), progress)?;
                 progress.finish();
                 self.save("last")?;
                 return Ok(Some(stop));
             }
         }
+        self.record(pending, progress)?;
         Ok(None)
     }
 
-    /// Applies the lr for `iteration` of `epoch`; the first iteration of a schedule step
-    /// writes its lr.csv row (a resumed epoch does not write it twice).
-    fn update_lr(&mut self, epoch: u32, iteration: u64) -> Result<()> {
-        let step = self.learner.apply_lr(epoch, iteration);
-        if step.iteration == iteration {
-            self.state.logs.lr_row(step, self.learner.lr())?;
+    /// Queues the step of `batch` in `epoch`, the lr applied first; `queued`: steps taken
+    /// before it but not yet recorded.
+    fn step(
+        &mut self,
+        batch: &Batch,
+        (mode, epoch, per_iteration): (Mode, u32, bool),
+        queued: u64,
+    ) -> Result<Queued> {
+        let at = Position {
+            step: self.state.meta.optimizer_steps + queued,
+            epoch,
+            iteration: batch.index as u64,
+        };
+        let lr_row = match per_iteration {
+            true => self.learner.apply_lr(epoch, at.iteration),
+            false => None,
+        };
+        let loss = self.learner.train_step(batch, mode, at)?;
+        Ok(Queued { loss, lr_row })
+    }
+
+    /// Reads a queued step's loss and records the step (log rows, progress line).
+    fn record(&mut self, queued: Option<Queued>, progress: &mut Progress) -> Result<()> {
+        let Some(Queued { loss, lr_row }) = queued else {
+            return Ok(());
+        };
+        let (at, lr, images) = (loss.at, loss.lr, loss.images);
+        let loss = (self.learner.finish_loss(loss))
+            .map_err(|e| e.checkpoint_kept(self.state.has_checkpoint()))?;
+        if let Some(row) = lr_row {
+            self.state.logs.lr_row(row, lr)?;
         }
+        self.state.record_step(at, lr, loss)?;
+        progress.step(at.iteration, lr, loss, images);
         Ok(())
     }
 
@@ -158,11 +197,14 @@ impl Fit<'_> {
     fn end_epoch(&mut self, progress: &mut Progress, started: Instant) -> Result<()> {
         let epoch = self.state.meta.epoch;
         let v = match &self.val {
-            Some(val) => self.learner.validate(spawn_shard_loader(
-                val.clone(),
-                LoaderSpec::eval(),
-                self.shard,
-            ))?,
+            Some(val) => {
+                let spec = LoaderSpec {
+                    pinned: self.learner.device.is_cuda(),
+                    ..LoaderSpec::eval()
+                };
+                self.learner
+                    .validate(spawn_shard_loader(val.clone(), spec, self.shard))?
+            }
             None => Validation {
                 loss: f64::NAN,
                 accuracy: f64::NAN,
@@ -189,9 +231,9 @@ impl Fit<'_> {
     }
 
     /// Whether to stop now: after a step (`epochs_done` is `None`) or at the end of an epoch
-    /// (the epochs this invocation has trained).
-    fn stop_reason(&self, epochs_done: Option<u32>) -> Option<Stop> {
-        let steps = self.state.meta.optimizer_steps;
+    /// (the epochs this invocation has trained); `queued`: steps taken but not yet recorded.
+    fn stop_reason(&self, epochs_done: Option<u32>, queued: u64) -> Option<Stop> {
+        let steps = self.state.meta.optimizer_steps + queued;
         if epochs_done.is_some() && epochs_done == self.limits.stop_after_epochs {
             Some(Stop::EpochLimit)
         } else if self.limits.max_steps.is_some_and(|m| steps >= m) {
@@ -211,6 +253,7 @@ impl Fit<'_> {
             seed: self.seed,
             epoch,
             first_batch: self.state.meta.iteration as usize,
+            pinned: self.learner.device.is_cuda(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::model::{Mode, Network};
 use crate::optim::Optimizer;
+use crate::shim::device::HostCopy;
 use crate::state::Position;
 
 /// A model, its optimizer and the schedule that drives it.
@@ -27,6 +28,16 @@ pub struct Learner<'a> {
     device: Device,
     /// The optimizer's parameters in its order, for `run_backward`.
     params: Vec<Tensor>,
+}
+
+/// A step's loss on its way to the host, with where it was taken.
+pub struct PendingLoss {
+    copy: HostCopy,
+    pub at: Position,
+    /// The lr group 0 applied in the step.
+    pub lr: f64,
+    /// Images in the step's whole batch (all replicas).
+    pub images: usize,
 }
 
 /// Mean loss and accuracy over a validation set.
@@ -70,9 +81,11 @@ impl<'a> Learner<'a> {
         self.optimizer.lr()
     }
 
-    /// Sets the schedule's lr for `iteration` of `epoch` in every group and returns the
-    /// schedule step it comes from. Per-epoch plans have one step per epoch (iteration 0's).
-    pub fn apply_lr(&mut self, epoch: u32, iteration: u64) -> Step {
+    /// Sets the schedule's lr for `iteration` of `epoch` in every group. Returns the schedule
+    /// step it comes from when `iteration` is that step's first: its lr.csv row is due (a
+    /// resumed epoch does not write it twice). Per-epoch plans have one step per epoch
+    /// (iteration 0's).
+    pub fn apply_lr(&mut self, epoch: u32, iteration: u64) -> Option<Step> {
         let first = self.schedule.first_step_of_epoch(epoch);
         let within = if self.schedule.per_iteration() {
             iteration
@@ -83,32 +96,48 @@ impl<'a> Learner<'a> {
             .and_then(|f| self.schedule.step(f + within))
             .expect("the loop trains only epochs inside the run");
         self.optimizer.set_lr(step.lr);
-        step
+        (step.iteration == iteration).then_some(step)
     }
 
     /// One optimizer step on `batch`, with the lr already applied: forward, loss, backward,
-    /// update. A non-finite loss stops the run before the update, naming the step (the
-    /// caller knows whether a checkpoint exists: [`Error::checkpoint_kept`]).
-    pub fn train_step(&mut self, batch: &Batch, mode: Mode, at: Position) -> Result<f64> {
+    /// update, all queued on the device without the host waiting for it. The loss comes back
+    /// on its way to the host ([`PendingLoss`]), read by [`Learner::finish_loss`] one step
+    /// later, when the device has long computed it.
+    pub fn train_step(&mut self, batch: &Batch, mode: Mode, at: Position) -> Result<PendingLoss> {
         let (x, y) = to_device(batch, self.device)?;
         let logits = self.model.forward(&x, mode)?;
         let loss = batch_loss(&logits, &y, batch)?;
-        let mut total = [loss.f_double_value(&[])?];
+        let copy = HostCopy::start(&loss.f_detach()?)?;
+        let grads = self.model.backward(&loss, &self.params)?;
+        self.optimizer.step_with(grads)?;
+        Ok(PendingLoss {
+            copy,
+            at,
+            lr: self.lr(),
+            images: batch.global_len,
+        })
+    }
+
+    /// The loss of a step (summed over a data-parallel job's replicas). A non-finite one
+    /// stops the run, naming the step it came from and its lr; nothing trained after it is
+    /// saved (the caller knows whether an earlier checkpoint exists:
+    /// [`Error::checkpoint_kept`]).
+    pub fn finish_loss(&self, pending: PendingLoss) -> Result<f64> {
+        let mut total = [pending.copy.finish()?.f_double_value(&[])?];
         self.model.sum_over_replicas(&mut total)?;
-        let loss_v = total[0];
-        if !loss_v.is_finite() {
+        let loss = total[0];
+        if !loss.is_finite() {
+            let at = pending.at;
             return Err(Error::NonFinite {
                 step: at.step,
                 epoch: at.epoch,
                 iteration: at.iteration,
-                lr: self.lr(),
-                loss: loss_v as f32,
+                lr: pending.lr,
+                loss: loss as f32,
                 had_checkpoint: false,
             });
         }
-        let grads = self.model.backward(&loss, &self.params)?;
-        self.optimizer.step_with(grads)?;
-        Ok(loss_v)
+        Ok(loss)
     }
 
     /// Mean loss and accuracy over `batches`, eval mode, no gradients.
@@ -152,11 +181,19 @@ fn batch_loss(logits: &Tensor, y: &Tensor, batch: &Batch) -> Result<Tensor> {
 }
 
 /// The one way a batch becomes tensors: images `[n, 3, size, size]` and labels on `device`.
+/// A pinned batch is uploaded without the host waiting (`non_blocking`): its buffers stay
+/// alive, held by libtorch's pinned-memory cache, until the copy has run.
 pub fn to_device(batch: &Batch, device: Device) -> Result<(Tensor, Tensor)> {
     let (n, s) = (batch.labels.len() as i64, batch.size as i64);
-    let x = Tensor::from_slice(&batch.pixels)
-        .f_reshape([n, 3, s, s])?
-        .f_to_device(device)?;
-    let y = Tensor::from_slice(&batch.labels).f_to_device(device)?;
+    let x = upload(
+        batch.pixels.tensor().f_reshape([n, 3, s, s])?,
+        device,
+        batch.pixels.is_pinned(),
+    )?;
+    let y = upload(batch.labels.tensor(), device, batch.labels.is_pinned())?;
     Ok((x, y))
+}
+
+fn upload(t: Tensor, device: Device, non_blocking: bool) -> Result<Tensor> {
+    Ok(t.f_to_device_(device, t.kind(), non_blocking, false)?)
 }

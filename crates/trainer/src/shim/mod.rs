@@ -9,13 +9,19 @@
 //!
 //! * [`ScriptModule`]: a TorchScript module's tree, tensors, modes, forward and saving.
 //! * [`Store`], [`Group`], [`Reducer`]: c10d's TCPStore, process group and DDP's Reducer.
+//! * [`foreach`]: the optimizer's list arithmetic (`_foreach_*`, scalar arguments).
+//! * [`device`]: pinned host memory, host copies read without a wait, cuDNN's switches, a
+//!   count of CUDA syncs.
 
+pub mod device;
 mod distributed;
+pub mod foreach;
 mod script_module;
 
 use std::ffi::{CStr, c_char};
 
 pub use distributed::{Group, Reducer, Store, nccl_compiled};
+pub use foreach::Kernels;
 pub use script_module::{ModuleInfo, ScriptModule, TensorInfo};
 
 use crate::error::{Error, Result};

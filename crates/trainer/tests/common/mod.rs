@@ -210,6 +210,9 @@ pub fn train_args<'a>(plan: &'a str, data: &'a str, out: &'a str) -> Vec<&'a str
         "1",
         "--seed",
         "3",
+        // Bits compared: never CUDA, whose cuDNN may pick another algorithm per run.
+        "--device",
+        "cpu",
     ]
 }
 
