@@ -269,13 +269,16 @@ fn a_killed_rank_is_named_and_the_run_resumes() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // SIGKILL: no word from rank 1; rank 0 must find out by itself, by the heartbeats (5 s
+    // here, the timeout; the bound below leaves room for a loaded machine, far below the
+    // 600 s default).
     rank1.kill().unwrap();
     let killed = Instant::now();
     let _ = rank1.wait();
     let (status, err) = finish(rank0, Duration::from_secs(30));
     assert!(!status.success(), "rank 0 went on without rank 1");
     assert!(
-        killed.elapsed() < Duration::from_secs(5 + 5),
+        killed.elapsed() < Duration::from_secs(20),
         "rank 0 took {:?} to stop",
         killed.elapsed()
     );
