@@ -358,7 +358,11 @@ fn adam(k: Kernels, mut part: Part, lr: f64, beta1: f64, wd: f64, decoupled: boo
     if wd != 0.0 && !decoupled {
         foreach::add_(k, &grads, &part.params(), wd)?;
     }
-    let exp_avgs: Vec<&Tensor> = part.slots.iter().filter_map(|s| s.exp_avg.as_ref()).collect();
+    let exp_avgs: Vec<&Tensor> = part
+        .slots
+        .iter()
+        .filter_map(|s| s.exp_avg.as_ref())
+        .collect();
     let exp_avg_sqs: Vec<&Tensor> = part
         .slots
         .iter()
@@ -374,8 +378,10 @@ fn adam(k: Kernels, mut part: Part, lr: f64, beta1: f64, wd: f64, decoupled: boo
         .iter()
         .map(|&t| -(lr / (1.0 - beta1.powf(t))))
         .collect();
-    let bias_correction2_sqrt: Vec<f64> =
-        steps.iter().map(|&t| (1.0 - BETA2.powf(t)).powf(0.5)).collect();
+    let bias_correction2_sqrt: Vec<f64> = steps
+        .iter()
+        .map(|&t| (1.0 - BETA2.powf(t)).powf(0.5))
+        .collect();
     let denom = foreach::sqrt(k, &exp_avg_sqs)?;
     foreach::div_(k, &denom, &bias_correction2_sqrt)?;
     foreach::add_scalar_(k, &denom, EPS)?;
