@@ -10,6 +10,12 @@
 # First `trainer doctor --check-cuda` (the GPU's steps against the CPU's; no CUDA or a mismatch
 # stops here), then steps/s for both, the ratio, and the host syncs per step: the trainer's as
 # its check counts them (small CNN), PyTorch's from torch.cuda.set_sync_debug_mode.
+#
+# With more than one GPU (GPUS, default all that torch sees), then data parallel: both sides
+# under torchrun, one process per GPU (NCCL), 64 images per GPU (the plan's global batch is
+# 64 x GPUS): steps/s, the ratio to PyTorch's DistributedDataParallel, and the scaling
+# efficiency, N-GPU images/s over N times the one-GPU images/s (with 64 per GPU on both, the
+# ratio of the steps/s).
 set -euo pipefail
 LRPLAN_PYTHON="${PYTHON:-${LRPLAN_PYTHON:-}}"
 source "$(dirname "$0")/lib.sh"
@@ -36,3 +42,20 @@ torch_syncs=$(echo "$torch_out" | sed -n 's/^host syncs per step: \([0-9.]*\).*/
 awk -v t="$t" -v p="$p" -v n="$steps" 'BEGIN {
     printf "resnet18 224px batch 64, %d steps, cuda:0: trainer %.2f steps/s  pytorch %.2f steps/s  ratio %.3f\n", n, t, p, t / p }'
 echo "host syncs per step: trainer ${ours_syncs:-?} (its CUDA check)  pytorch ${torch_syncs:-?}"
+
+gpus="${GPUS:-$("$py" -c 'import torch; print(torch.cuda.device_count())')}"
+if [ "$gpus" -gt 1 ]; then
+    global=$((batch * gpus))
+    threads=$(( $(nproc) / gpus > 0 ? $(nproc) / gpus : 1 ))
+    sed "s/@BATCH@/$global/" scripts/bench-plan.toml.in > "$tmp/plan-$gpus.toml"
+    launch() { timeout 300 "$py" -m torch.distributed.run --standalone --nproc-per-node "$gpus" "$@"; }
+    tn=$(launch --no-python "$bin" train --plan "$tmp/plan-$gpus.toml" \
+        --synthetic $((global * steps)) --out "$tmp/run-$gpus" --model resnet18 --image-size $size \
+        --device cuda --threads "$threads" --no-val --no-charts --no-augment --max-steps "$steps" \
+        | tee /dev/stderr | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+    pn=$(launch scripts/bench-trainer-torch.py resnet18 $size $global "$steps" "$threads" cuda \
+        | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+    awk -v g="$gpus" -v n="$steps" -v t="$tn" -v p="$pn" -v t1="$t" -v p1="$p" 'BEGIN {
+        printf "resnet18 224px, %d GPUs x batch 64, %d steps (NCCL): trainer %.2f steps/s  pytorch DDP %.2f steps/s  ratio %.3f\n", g, n, t, p, t / p
+        printf "scaling efficiency vs 1 GPU: trainer %.3f  pytorch %.3f\n", t / t1, p / p1 }'
+fi

@@ -11,9 +11,10 @@ usage: bench-trainer-torch.py MODEL IMAGE_SIZE BATCH STEPS THREADS [DEVICE]
        bench-trainer-torch.py script MODEL OUT.pt
 MODEL: small-cnn | resnet18
 
-Under torchrun (WORLD_SIZE > 1, scripts/bench-ddp.sh) it trains with DistributedDataParallel
-on gloo: BATCH is the global batch, each rank takes its contiguous share of every batch as
-the trainer does, and rank 0 prints the throughput.
+Under torchrun (WORLD_SIZE > 1: scripts/bench-ddp.sh, scripts/bench-trainer-gpu.sh) it trains
+with DistributedDataParallel, on gloo for the CPU and NCCL on CUDA (one GPU per process, the
+one LOCAL_RANK names): BATCH is the global batch, each rank takes its contiguous share of
+every batch as the trainer does, and rank 0 prints the throughput.
 
 `script` writes MODEL (10 classes) as TorchScript for `trainer train --model OUT.pt`: the same
 Python definition the PyTorch side trains eagerly.
@@ -88,6 +89,11 @@ def main():
         return
     model_name, size, bs, steps, threads = sys.argv[1], *map(int, sys.argv[2:6])
     device = torch.device(sys.argv[6] if len(sys.argv) > 6 else "cpu")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and device.type == "cuda":
+        # One process per GPU, as the trainer under a launcher: LOCAL_RANK's.
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(model_name).to(device)
@@ -107,11 +113,12 @@ def main():
     x_all = torch.randn(n, 3, size, size)
     y_all = torch.arange(n) % 10
     order = torch.randperm(n)
-    rank, world = 0, int(os.environ.get("WORLD_SIZE", "1"))
+    rank = 0
     if world > 1:
-        torch.distributed.init_process_group("gloo")
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         rank = torch.distributed.get_rank()
-        model = nn.parallel.DistributedDataParallel(model)
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     share = bs // world
     model.train()
     syncs = []
