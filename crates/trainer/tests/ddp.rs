@@ -47,12 +47,18 @@ fn clean(mut cmd: Command) -> Command {
 
 /// `torchrun --no-python --nproc-per-node 2 trainer ARGS`, asserted to succeed.
 fn torchrun_ok(args: &[&str]) -> Output {
+    torchrun_n(2, args)
+}
+
+/// `torchrun --no-python --nproc-per-node N trainer ARGS`, asserted to succeed.
+fn torchrun_n(n: usize, args: &[&str]) -> Output {
     let port = free_port().to_string();
+    let n = n.to_string();
     let mut cmd = clean(Command::new(torchrun()));
     cmd.args([
         "--no-python",
         "--nproc-per-node",
-        "2",
+        &n,
         "--master-addr",
         "127.0.0.1",
     ])
@@ -328,4 +334,25 @@ fn plain_variables_train_and_an_unsplittable_batch_is_refused() {
         "{e0}\n{e1}"
     );
     assert!(!dir.join("odd").join("steps.csv").exists());
+}
+
+/// An epoch's last batch smaller than the number of processes (`drop_last = false`): 26
+/// images at batch 6 end with a batch of 2 among 3 processes, so one trains on no image of
+/// it. Every step is still the whole batch's, batch norm included, and the run ends.
+#[test]
+fn a_last_batch_smaller_than_the_world_leaves_a_rank_empty_handed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    image_folder(&d, &CLASSES, 13, 3);
+    let n = CLASSES.len() * 13;
+    let text = plan("sgd", "cos", "iteration", 2, 0, (6, 6), n)
+        .replace("drop_last = true", "drop_last = false");
+    let p = s(&write(&tmp.path().join("plan.toml"), &text));
+    let run = tmp.path().join("run");
+    let (d, r) = (s(&d), s(&run));
+    torchrun_n(3, &args(&p, &d, &r, &["--model", "small-cnn"]));
+    assert_lr_log(&run, &text);
+    let l = losses(&run);
+    assert_eq!(l.len(), 2 * 5, "two epochs of five steps");
+    assert!(l.iter().all(|x| x.is_finite()), "{l:?}");
 }
