@@ -356,3 +356,44 @@ fn a_last_batch_smaller_than_the_world_leaves_a_rank_empty_handed() {
     assert_eq!(l.len(), 2 * 5, "two epochs of five steps");
     assert!(l.iter().all(|x| x.is_finite()), "{l:?}");
 }
+
+/// Ctrl-C on one rank stops every rank at the same step: both exit as an interrupted run
+/// does (130, a checkpoint saved), and the run resumes to the planned end.
+#[test]
+fn ctrl_c_on_one_rank_stops_all_at_one_step() {
+    let (tmp, d, _) = setup();
+    let dir = tmp.path();
+    let model = plain_model(dir);
+    let (p, text) = freeze_plan(dir, 60);
+    let run = dir.join("run");
+    let (r, port) = (s(&run), free_port());
+    let a = args(&p, &d, &r, &["--model", &model]);
+    let rank0 = spawn_rank(0, port, &a);
+    let rank1 = spawn_rank(1, port, &a);
+    let start = Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv")).map_or(0, |m| m.lines().count()) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no epoch finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &rank1.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (rank, child) in [rank0, rank1].into_iter().enumerate() {
+        let (status, err) = finish(child, Duration::from_secs(60));
+        assert_eq!(status.code(), Some(130), "rank {rank}: {err}");
+        assert!(!err.contains("panicked"), "rank {rank}: {err}");
+    }
+    let at_stop = losses(&run).len();
+    run_ok(&["train", "--resume", &r]);
+    assert_lr_log(&run, &text);
+    let total = losses(&run).len();
+    assert!(
+        at_stop < total,
+        "stopped at step {at_stop} of {total}: not early"
+    );
+}
