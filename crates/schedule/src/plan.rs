@@ -281,9 +281,33 @@ impl Plan {
         Some(batches_per_epoch(size, batch_size, self.updates.drop_last))
     }
 
-    /// Checks every field; all violations are returned, not just the first.
+    /// Checks every field; all violations are returned, not just the first, in the order of
+    /// the file's sections.
     pub fn validate(&self) -> Result<(), PlanError> {
         let mut v = Check::default();
+        self.check_optimizer(&mut v);
+        self.check_lr(&mut v);
+        self.check_decay_and_epochs(&mut v);
+        self.check_phases(&mut v);
+        self.check_updates(&mut v);
+        if v.0.is_empty() {
+            let steps = self.total_steps_unchecked();
+            v.rule(
+                "epochs.total",
+                steps <= MAX_TOTAL_STEPS,
+                &format!("gives {steps} steps; at most {MAX_TOTAL_STEPS} are supported"),
+                self.epochs.total,
+            );
+        }
+        if v.0.is_empty() {
+            Ok(())
+        } else {
+            Err(PlanError::Invalid(v.0))
+        }
+    }
+
+    /// `optimizer.*`.
+    fn check_optimizer(&self, v: &mut Check) {
         let o = &self.optimizer;
         v.rule(
             "optimizer.momentum",
@@ -297,7 +321,10 @@ impl Plan {
             "must be a finite number of at least 0",
             Number(o.weight_decay),
         );
+    }
 
+    /// `lr.*`, the fit's limits included.
+    fn check_lr(&self, v: &mut Check) {
         let lr = &self.lr;
         v.positive("lr.init", lr.init);
         v.positive("lr.min", lr.min);
@@ -326,7 +353,10 @@ impl Plan {
                 Number(limits.min),
             );
         }
+    }
 
+    /// `decay.*` and `epochs.*` (a step decay's step size needs both).
+    fn check_decay_and_epochs(&self, v: &mut Check) {
         let d = &self.decay;
         v.ratio("decay.warmup_iters_ratio", d.warmup_iters_ratio);
         v.ratio("decay.warmup_lr_ratio", d.warmup_lr_ratio);
@@ -365,8 +395,11 @@ impl Plan {
                 );
             }
         }
+    }
 
-        let p = &self.phases;
+    /// `phases.*`.
+    fn check_phases(&self, v: &mut Check) {
+        let (p, e) = (&self.phases, &self.epochs);
         if p.freeze {
             v.rule(
                 "phases.freeze_epochs",
@@ -387,8 +420,11 @@ impl Plan {
             "must be at least 1",
             p.unfreeze_batch_size,
         );
+    }
 
-        let u = &self.updates;
+    /// `updates.*`: per-iteration plans need exactly one way to count iterations.
+    fn check_updates(&self, v: &mut Check) {
+        let (u, p, e) = (&self.updates, &self.phases, &self.epochs);
         if u.per == UpdateUnit::Iteration {
             match (u.iters_per_epoch, u.dataset_size) {
                 (None, None) => v.fail(
@@ -434,20 +470,6 @@ impl Plan {
                     }
                 }
             }
-        }
-        if v.0.is_empty() {
-            let steps = self.total_steps_unchecked();
-            v.rule(
-                "epochs.total",
-                steps <= MAX_TOTAL_STEPS,
-                &format!("gives {steps} steps; at most {MAX_TOTAL_STEPS} are supported"),
-                e.total,
-            );
-        }
-        if v.0.is_empty() {
-            Ok(())
-        } else {
-            Err(PlanError::Invalid(v.0))
         }
     }
 

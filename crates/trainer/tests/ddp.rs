@@ -110,6 +110,19 @@ fn finish(mut child: Child, limit: Duration) -> (std::process::ExitStatus, Strin
     (status, err)
 }
 
+/// Waits (at most a minute) until `run` has finished an epoch: a line in `metrics.csv`, so a
+/// checkpoint is written.
+fn wait_for_first_epoch(run: &Path) {
+    let start = Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv")).map_or(0, |m| m.lines().count()) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no epoch finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A TorchScript model without batch norm (two convolutions and a linear head `fc`), whose
 /// run is the same split across processes or not.
 fn plain_model(dir: &Path) -> String {
@@ -267,14 +280,7 @@ fn a_killed_rank_is_named_and_the_run_resumes() {
     let rank0 = spawn_rank(0, port, &a);
     let mut rank1 = spawn_rank(1, port, &a);
     // Kill rank 1 once a checkpoint is written (the first epoch's line in metrics.csv).
-    let start = Instant::now();
-    while std::fs::read_to_string(run.join("metrics.csv")).map_or(0, |m| m.lines().count()) < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no epoch finished"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_first_epoch(&run);
     // SIGKILL: no word from rank 1; rank 0 must find out by itself, by the heartbeats (5 s
     // here, the timeout; the bound below leaves room for a loaded machine, far below the
     // 600 s default).
@@ -370,14 +376,7 @@ fn ctrl_c_on_one_rank_stops_all_at_one_step() {
     let a = args(&p, &d, &r, &["--model", &model]);
     let rank0 = spawn_rank(0, port, &a);
     let rank1 = spawn_rank(1, port, &a);
-    let start = Instant::now();
-    while std::fs::read_to_string(run.join("metrics.csv")).map_or(0, |m| m.lines().count()) < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no epoch finished"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_first_epoch(&run);
     let status = Command::new("kill")
         .args(["-INT", &rank1.id().to_string()])
         .status()

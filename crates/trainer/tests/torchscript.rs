@@ -319,28 +319,11 @@ fn run_setup(tmp: &Path, extra: &[&str]) -> (String, String, String, String) {
     (s(&d), s(&p), s(&pt(tmp, "net-2-script")), text)
 }
 
-fn train_args<'a>(plan: &'a str, data: &'a str, model: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        "--plan",
-        plan,
-        "--data",
-        data,
-        "--model",
-        model,
-        "--out",
-        out,
-        "--image-size",
-        "8",
-        "--threads",
-        "1",
-        "--seed",
-        "3",
-        "--no-charts",
-        // Bits compared: never CUDA, whose cuDNN may pick another algorithm per run.
-        "--device",
-        "cpu",
-    ]
+/// The shared run's flags (common::train_args) with a TorchScript `model` and no charts.
+fn model_args<'a>(plan: &'a str, data: &'a str, model: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut args = train_args(plan, data, out);
+    args.extend(["--model", model, "--no-charts"]);
+    args
 }
 
 #[test]
@@ -348,7 +331,7 @@ fn kill_and_resume_ends_with_the_uninterrupted_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, p, pt, text) = run_setup(tmp.path(), &[]);
     let full = tmp.path().join("full");
-    let out = run_ok(&train_args(&p, &d, &pt, &s(&full)));
+    let out = run_ok(&model_args(&p, &d, &pt, &s(&full)));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("head = fc.*"),
@@ -363,7 +346,7 @@ fn kill_and_resume_ends_with_the_uninterrupted_weights() {
         c
     };
     let mut child = quiet(trainer())
-        .args(train_args(&p, &d, &pt, &o))
+        .args(model_args(&p, &d, &pt, &o))
         .spawn()
         .unwrap();
     // Kill -9 after the first checkpoint, at varied delays (some inside a checkpoint write,
@@ -426,7 +409,7 @@ fn bad_models_fail_before_any_training() {
     let out = tmp.path().join("run");
     let o = s(&out);
     let refused = |model: &str, extra: &[&str], want: &[&str]| {
-        let mut args = train_args(&p, &d, model, &o);
+        let mut args = model_args(&p, &d, model, &o);
         args.extend(extra);
         let e = run_err(&args);
         for w in want {
