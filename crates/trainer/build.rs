@@ -27,6 +27,7 @@ const SHIM_SOURCES: &[&str] = &[
     "cpp/distributed.cpp",
     "cpp/foreach.cpp",
     "cpp/device.cpp",
+    "cpp/amp.cpp",
 ];
 
 fn main() {

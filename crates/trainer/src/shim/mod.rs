@@ -10,9 +10,12 @@
 //! * [`ScriptModule`]: a TorchScript module's tree, tensors, modes, forward and saving.
 //! * [`Store`], [`Group`], [`Reducer`]: c10d's TCPStore, process group and DDP's Reducer.
 //! * [`foreach`]: the optimizer's list arithmetic (`_foreach_*`, scalar arguments).
+//! * [`amp`]: autocast for either low-precision dtype on either device type, GradScaler's
+//!   unscale-and-check, the channels-last memory format.
 //! * [`device`]: pinned host memory, host copies read without a wait, cuDNN's switches, a
 //!   count of CUDA syncs.
 
+pub mod amp;
 pub mod device;
 mod distributed;
 pub mod foreach;
