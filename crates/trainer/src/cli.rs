@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, Parser, Subcommand};
 
+use crate::amp::{self, Precision};
 use crate::data::Style;
+use crate::ema;
 use crate::groups::GroupBy;
 use crate::model::{Init, ModelArg};
 
@@ -259,6 +261,52 @@ pub struct TrainArgs {
     #[serde(default)]
     pub deterministic: bool,
 
+    /// What the forward pass computes in: fp32; bf16 (autocast to bfloat16); fp16 (autocast
+    /// to float16 with a dynamic loss scaler, PyTorch GradScaler's rules: a step whose
+    /// gradients are inf or NaN is skipped, logged in skipped.csv, and halves the scale).
+    /// Weights, optimizer state and the loss stay fp32; the lrs are the plan's at every step.
+    #[arg(long, value_enum, default_value = "fp32")]
+    #[serde(default, skip_serializing_if = "Precision::is_default")]
+    pub precision: Precision,
+
+    /// --precision fp16: good steps in a row after which the loss scale doubles
+    /// (GradScaler's growth_interval).
+    #[arg(long, value_name = "STEPS", default_value_t = amp::GROWTH_INTERVAL)]
+    #[serde(
+        default = "default_loss_scale_interval",
+        skip_serializing_if = "is_default_loss_scale_interval"
+    )]
+    pub loss_scale_interval: u32,
+
+    /// Keep an exponential moving average of the weights (the original's ModelEMA), updated
+    /// after every step; validation, best.* and the checkpoints' weights are the average.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ema: bool,
+
+    /// --ema: D in the decay D·(1 − exp(−updates / TAU)), from 0 (no averaging) up to 1.
+    #[arg(long, value_name = "D", default_value_t = ema::DECAY, requires = "ema")]
+    #[serde(
+        default = "default_ema_decay",
+        skip_serializing_if = "is_default_ema_decay"
+    )]
+    pub ema_decay: f64,
+
+    /// --ema: TAU in the decay, in steps: how soon the average slows down to D.
+    #[arg(long, value_name = "TAU", default_value_t = ema::TAU, requires = "ema")]
+    #[serde(
+        default = "default_ema_tau",
+        skip_serializing_if = "is_default_ema_tau"
+    )]
+    pub ema_tau: f64,
+
+    /// Convolutional models: weights and input batches in the channels-last (NHWC) memory
+    /// format, which GPU convolutions in bf16/fp16 run fastest in. Same values, same results
+    /// up to float rounding.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub channels_last: bool,
+
     /// Data-parallel runs (torchrun): seconds a collective, the start-up or a silent rank may
     /// take before every rank stops with a message naming the one that failed (a silent rank
     /// is declared lost after at most 15 s). Not stored in the run: each invocation says.
@@ -282,6 +330,36 @@ pub struct TrainArgs {
     /// resumable; for tests of --resume.
     #[arg(long, hide = true)]
     pub stop_after_epochs: Option<u32>,
+}
+
+// Defaults of the flags added after runs were first recorded: a record leaves them out while
+// they have their default, so an older run's record reads (and checks) the same.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn default_loss_scale_interval() -> u32 {
+    amp::GROWTH_INTERVAL
+}
+
+fn is_default_loss_scale_interval(n: &u32) -> bool {
+    *n == amp::GROWTH_INTERVAL
+}
+
+fn default_ema_decay() -> f64 {
+    ema::DECAY
+}
+
+fn is_default_ema_decay(d: &f64) -> bool {
+    *d == ema::DECAY
+}
+
+fn default_ema_tau() -> f64 {
+    ema::TAU
+}
+
+fn is_default_ema_tau(t: &f64) -> bool {
+    *t == ema::TAU
 }
 
 /// The long names (without dashes) of the flags given on the command line, as opposed to

@@ -95,11 +95,11 @@ pub fn train(device: Device, steps: usize) -> Result<Trace> {
             iteration: i,
         };
         if let Some(p) = pending.replace(learner.train_step(&batch, Mode::Train, at)?) {
-            losses.push(learner.finish_loss(p)?);
+            losses.push(learner.finish_loss(p)?.0);
         }
     }
     if let Some(p) = pending {
-        losses.push(learner.finish_loss(p)?);
+        losses.push(learner.finish_loss(p)?.0);
     }
     let syncs_per_step =
         counted.map(|c| (device::sync_count() - c) as f64 / (steps - WARMUP) as f64);

@@ -39,11 +39,18 @@ pub enum Error {
     /// A command-line flag with a value that cannot work.
     #[error("{flag}: {reason}")]
     Flag { flag: String, reason: String },
-    /// The loss became NaN or infinite. Epochs and iterations are counted from 1, as the
-    /// progress lines count them.
+    /// The loss became NaN or infinite; or, in fp16 (`scale`), the gradients were not finite
+    /// even at a loss scale of 1, which the scaler cannot go below to any use. Epochs and
+    /// iterations are counted from 1, as the progress lines count them.
     #[error(
-        "loss is {loss} at step {step} (epoch {}, iteration {}, lr {lr:e}); stopped without \
-         saving, {}",
+        "{} at step {step} (epoch {}, iteration {}, lr {lr:e}); stopped without saving, {}",
+        match scale {
+            None => format!("loss is {loss}"),
+            Some(s) => format!(
+                "fp16 gradients are not finite even at loss scale {s} (loss {loss}): the loss \
+                 scaler cannot recover"
+            ),
+        },
         epoch + 1,
         iteration + 1,
         if *had_checkpoint {
@@ -58,6 +65,8 @@ pub enum Error {
         iteration: u64,
         lr: f64,
         loss: f32,
+        /// The loss scale of an fp16 step whose scaler gave up.
+        scale: Option<f32>,
         /// Whether the run folder holds a checkpoint from before this step.
         had_checkpoint: bool,
     },
@@ -152,6 +161,7 @@ impl Error {
                 iteration,
                 lr,
                 loss,
+                scale,
                 ..
             } => Error::NonFinite {
                 step,
@@ -159,6 +169,7 @@ impl Error {
                 iteration,
                 lr,
                 loss,
+                scale,
                 had_checkpoint: kept,
             },
             e => e,

@@ -26,6 +26,7 @@
 //! * [`cli`], [`doctor`]: the command line, and [`cuda_check`], the GPU's step against the
 //!   CPU's; [`malloc`]: the C allocator's setting for training.
 
+pub mod amp;
 pub mod charts;
 pub mod checkpoint;
 pub mod cli;
@@ -34,6 +35,7 @@ pub mod cuda_check;
 pub mod data;
 pub mod distributed;
 pub mod doctor;
+pub mod ema;
 mod error;
 pub mod groups;
 pub mod interrupt;

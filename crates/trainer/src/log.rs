@@ -5,6 +5,8 @@
 //!   be diffed against the planner page's export.
 //! * `steps.csv`: `step,epoch,iteration,lr,loss`, one row per optimizer step.
 //! * `metrics.csv`: `epoch,lr,train_loss,val_loss,val_acc,seconds`, one row per epoch.
+//! * `skipped.csv` (`--precision fp16` only): `step,epoch,iteration,scale`, one row per step
+//!   the loss scaler skipped, with the scale its gradients overflowed at.
 //!
 //! A checkpoint records the byte length of each log; resuming truncates them to it, so rows
 //! written after the checkpoint by a killed run are not duplicated.
@@ -20,10 +22,13 @@ use crate::error::{Error, Result};
 pub const LR: &str = "lr.csv";
 pub const STEPS: &str = "steps.csv";
 pub const METRICS: &str = "metrics.csv";
-const HEADERS: [(&str, &str); 3] = [
+pub const SKIPPED: &str = "skipped.csv";
+/// Every log in order; the last only in fp16 runs.
+const HEADERS: [(&str, &str); 4] = [
     (LR, CSV_HEADER),
     (STEPS, "step,epoch,iteration,lr,loss"),
     (METRICS, "epoch,lr,train_loss,val_loss,val_acc,seconds"),
+    (SKIPPED, "step,epoch,iteration,scale"),
 ];
 
 /// Per-epoch results, kept in the checkpoint so charts and `best` survive a resume.
@@ -63,10 +68,12 @@ pub struct Logs {
 }
 
 impl Logs {
-    /// Fresh logs with their headers (existing files are replaced).
-    pub fn create(dir: &Path) -> Result<Logs> {
+    /// Fresh logs with their headers (existing files are replaced); `skipped.csv` with
+    /// `skips` (a run with a loss scaler).
+    pub fn create(dir: &Path, skips: bool) -> Result<Logs> {
         let mut files = Vec::new();
-        for (name, header) in HEADERS {
+        let count = if skips { 4 } else { 3 };
+        for (name, header) in HEADERS.into_iter().take(count) {
             let path = dir.join(name);
             let f = File::create(&path).map_err(|e| Error::io(&path, "create", e))?;
             let mut w = BufWriter::new(f);
@@ -82,7 +89,8 @@ impl Logs {
         Logs { files: Vec::new() }
     }
 
-    /// Reopens the logs of a run for appending after truncating them to `lengths`.
+    /// Reopens the logs of a run for appending after truncating them to `lengths` (one per
+    /// log the run has).
     pub fn resume(dir: &Path, lengths: &[u64]) -> Result<Logs> {
         let mut files = Vec::new();
         for ((name, _), &len) in HEADERS.iter().zip(lengths) {
@@ -156,6 +164,11 @@ impl Logs {
         loss: f64,
     ) -> Result<()> {
         self.write(1, &format!("{step},{epoch},{iteration},{lr:e},{loss}\n"))
+    }
+
+    /// One `skipped.csv` row: the step the loss scaler skipped and the scale it was at.
+    pub fn skipped_row(&mut self, step: u64, epoch: u32, iteration: u64, scale: f32) -> Result<()> {
+        self.write(3, &format!("{step},{epoch},{iteration},{scale}\n"))
     }
 
     pub fn metrics_row(&mut self, m: &EpochMetrics) -> Result<()> {

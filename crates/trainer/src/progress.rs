@@ -7,6 +7,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use lrplan_schedule::Phase;
 
+use crate::amp;
 use crate::log::EpochMetrics;
 
 pub struct Progress {
@@ -80,6 +81,18 @@ impl Progress {
                     );
                 }
             }
+        }
+    }
+
+    /// A step the fp16 loss scaler skipped: one line, above the bar.
+    pub fn skipped(&mut self, step: u64, scale: f32) {
+        let line = format!(
+            "  step {step} skipped: gradients not finite at loss scale {scale}; scale now {}",
+            scale * amp::BACKOFF_FACTOR as f32
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
         }
     }
 

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::amp::{LossScaler, Precision};
 use crate::config::{DataSource, RunConfig};
 use crate::data::{Dataset, Shard};
+use crate::ema::Ema;
 use crate::error::{Error, Result};
 use crate::groups;
 use crate::interrupt::Interrupter;
-use crate::learner::{Fit, Learner, Stop, Throughput};
+use crate::learner::{Fit, Learner, Numerics, Stop, Throughput};
 use crate::log::EpochMetrics;
 use crate::model::{DataParallel, Network};
 use crate::optim::Optimizer;
@@ -49,6 +51,9 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
     let (train_set, val_set) = load_data(&cfg)?;
     tch::manual_seed(cfg.seed as i64);
     let model = cfg.model.build(train_set.classes.len(), cfg.device)?;
+    if cfg.numerics.channels_last {
+        crate::model::to_channels_last(model.as_ref())?;
+    }
     println!(
         "model: {} ({} parameters) on {:?}",
         model.name(),
@@ -64,10 +69,12 @@ pub fn train(cfg: RunConfig, interrupter: Interrupter) -> Result<Outcome> {
         println!("weights: {}\n{}", path.display(), loaded.report);
     }
     let mut opt = optimizer(&cfg, model.as_ref());
-    let state = open_state(&cfg, model.as_ref(), &mut opt)?;
-    let (model, interrupter) = parallel(&cfg, model, &mut opt, interrupter)?;
+    let (state, ema) = open_state(&cfg, model.as_ref(), &mut opt)?;
+    let (model, interrupter) = parallel(&cfg, model, (&mut opt, ema.as_ref()), interrupter)?;
+    let numerics = numerics(&cfg, &state, ema)?;
     let mut fit = Fit {
-        learner: Learner::new(model.as_ref(), &cfg.schedule, opt, cfg.device),
+        learner: Learner::new(model.as_ref(), &cfg.schedule, opt, cfg.device)
+            .with_numerics(numerics),
         state,
         train: Arc::new(train_set),
         val: cfg.validate.then(|| Arc::new(val_set)),
@@ -178,12 +185,13 @@ fn optimizer(cfg: &RunConfig, model: &dyn Network) -> Optimizer {
 }
 
 /// The model as the loop trains it, and the interrupter the loop asks: in a data-parallel
-/// job, the model wrapped ([`DataParallel`]: rank 0's parameters, buffers and, when resuming,
-/// optimizer state on every rank) and an interrupter that stops every rank at the same step.
+/// job, the model wrapped ([`DataParallel`]: rank 0's parameters, buffers, average of the
+/// weights and, when resuming, optimizer state on every rank) and an interrupter that stops
+/// every rank at the same step.
 fn parallel(
     cfg: &RunConfig,
     model: Box<dyn Network>,
-    opt: &mut Optimizer,
+    (opt, ema): (&mut Optimizer, Option<&Ema>),
     interrupter: Interrupter,
 ) -> Result<(Box<dyn Network>, Interrupter)> {
     let Some(job) = &cfg.job else {
@@ -194,18 +202,37 @@ fn parallel(
     if cfg.resume.is_some() {
         dp.share_optimizer(opt)?;
     }
+    if let Some(ema) = ema {
+        dp.share_tensors(ema.tensors())?;
+    }
     println!("  {}", dp.describe());
     Ok((Box::new(dp), agreed))
 }
 
-/// The run's record: restored from the checkpoint when resuming, else a fresh one; a job's
-/// ranks other than 0 keep it in memory only.
-fn open_state(cfg: &RunConfig, model: &dyn Network, opt: &mut Optimizer) -> Result<RunState> {
+/// The run's record, and with `--ema` the average of the weights: restored from the
+/// checkpoint when resuming, else fresh (the average starting at the model's weights); a
+/// job's ranks other than 0 keep the record in memory only, and get rank 0's average by
+/// broadcast ([`parallel`]).
+fn open_state(
+    cfg: &RunConfig,
+    model: &dyn Network,
+    opt: &mut Optimizer,
+) -> Result<(RunState, Option<Ema>)> {
+    let fresh_ema = |state: RunState| -> Result<(RunState, Option<Ema>)> {
+        let ema = match cfg.numerics.ema {
+            Some((decay, tau)) => {
+                let updates = state.meta.ema_updates.unwrap_or(0);
+                Some(Ema::new(model.registry(), decay, tau, updates)?)
+            }
+            None => None,
+        };
+        Ok((state, ema))
+    };
     if !cfg.writes() {
-        return Ok(RunState::mirror(cfg));
+        return fresh_ema(RunState::mirror(cfg));
     }
     let Some(meta) = cfg.resume.clone() else {
-        return RunState::start(cfg);
+        return fresh_ema(RunState::start(cfg)?);
     };
     // Counted from 1 like the progress lines ("epoch 15/20"); the CSVs count from 0.
     println!(
@@ -217,4 +244,45 @@ fn open_state(cfg: &RunConfig, model: &dyn Network, opt: &mut Optimizer) -> Resu
         meta.epoch
     );
     RunState::resume(cfg, meta, model, opt)
+}
+
+/// The learner's precision, loss scaler (fp16: fresh, or as the checkpoint left it), average
+/// of the weights and memory format.
+fn numerics(cfg: &RunConfig, state: &RunState, ema: Option<Ema>) -> Result<Numerics> {
+    let n = &cfg.numerics;
+    let scaler = match n.precision {
+        Precision::Fp16 => {
+            let at = state.meta.scaler.unwrap_or_default();
+            Some(LossScaler::new(cfg.device, n.loss_scale_interval, at)?)
+        }
+        _ => None,
+    };
+    if n.precision != Precision::Fp32 || ema.is_some() || n.channels_last {
+        println!(
+            "numerics: {}{}{}{}",
+            n.precision.name(),
+            match n.precision {
+                Precision::Fp16 => format!(
+                    " (loss scaler: doubles after {} good steps)",
+                    n.loss_scale_interval
+                ),
+                _ => String::new(),
+            },
+            match n.ema {
+                Some((d, tau)) => format!(", EMA of the weights (decay {d}, tau {tau})"),
+                None => String::new(),
+            },
+            if n.channels_last {
+                ", channels-last"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(Numerics {
+        precision: n.precision,
+        scaler,
+        ema,
+        channels_last: n.channels_last,
+    })
 }

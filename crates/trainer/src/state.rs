@@ -2,10 +2,15 @@
 //! ([`Meta`]) and the open logs, and the one way to save both with the model and the
 //! optimizer.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use tch::Tensor;
+
+use crate::amp::Precision;
 use crate::checkpoint::{self, Meta};
 use crate::config::RunConfig;
+use crate::ema::Ema;
 use crate::error::{Error, Result};
 use crate::log::{EpochMetrics, Logs};
 use crate::model::Network;
@@ -42,7 +47,7 @@ impl RunState {
         Ok(RunState {
             out: out.clone(),
             meta: fresh_meta(cfg),
-            logs: Logs::create(out)?,
+            logs: Logs::create(out, cfg.numerics.precision == Precision::Fp16)?,
             writes: true,
         })
     }
@@ -60,39 +65,66 @@ impl RunState {
     }
 
     /// Continues from the `last` checkpoint: model and optimizer state restored, logs cut
-    /// back to what the checkpoint recorded.
+    /// back to what the checkpoint recorded. With `--ema` the checkpoint's weights are the
+    /// average, returned as an [`Ema`], and the model gets the training weights stored beside
+    /// the optimizer state (`train.<name>`).
     pub fn resume(
         cfg: &RunConfig,
         mut meta: Meta,
         model: &dyn Network,
         opt: &mut Optimizer,
-    ) -> Result<RunState> {
+    ) -> Result<(RunState, Option<Ema>)> {
         let out = &cfg.out;
         // Data moved and named with --data: the record follows it, so the next resume needs
         // no --data (the classes and counts were checked against the record).
         meta.args.data = cfg.args.data.clone();
         let p = checkpoint::paths(out, "last");
-        let (weights, optimizer) = checkpoint::load_tensors(out, "last", &meta)?;
+        let (weights, mut training) = checkpoint::load_tensors(out, "last", &meta)?;
         model.load_state(weights, &p.model)?;
-        opt.import(optimizer, &p.optim)?;
+        let ema = match cfg.numerics.ema {
+            None => None,
+            Some((decay, tau)) => {
+                let updates = meta.ema_updates.unwrap_or(0);
+                let ema = Ema::new(model.registry(), decay, tau, updates)?;
+                model.load_state(take_prefixed(&mut training, TRAINING_WEIGHTS), &p.optim)?;
+                Some(ema)
+            }
+        };
+        opt.import(training, &p.optim)?;
         let logs = Logs::resume(out, &meta.log_lengths)?;
-        Ok(RunState {
+        let state = RunState {
             out: out.clone(),
             meta,
             logs,
             writes: true,
-        })
+        };
+        Ok((state, ema))
     }
 
-    /// Logs a finished optimizer step and counts it.
-    pub fn record_step(&mut self, at: Position, lr: f64, loss: f64) -> Result<()> {
+    /// Logs a finished optimizer step and counts it. A step the loss scaler skipped
+    /// (`skipped`: the scale it overflowed at) is logged in skipped.csv too, and its loss,
+    /// which trained nothing, is left out of the epoch's mean.
+    pub fn record_step(
+        &mut self,
+        at: Position,
+        lr: f64,
+        loss: f64,
+        skipped: Option<f32>,
+    ) -> Result<()> {
         self.logs
             .step_row(at.step, at.epoch, at.iteration, lr, loss)?;
         let m = &mut self.meta;
         m.optimizer_steps += 1;
-        m.epoch_loss_sum += loss;
-        m.epoch_loss_count += 1;
         m.iteration = at.iteration + 1;
+        match skipped {
+            Some(scale) => self
+                .logs
+                .skipped_row(at.step, at.epoch, at.iteration, scale)?,
+            None => {
+                m.epoch_loss_sum += loss;
+                m.epoch_loss_count += 1;
+            }
+        }
         Ok(())
     }
 
@@ -118,16 +150,23 @@ impl RunState {
         Ok(best)
     }
 
-    /// Writes checkpoint `name`. Any failure (the logs' flush included) leaves the previous
-    /// checkpoint in place, and the message says so and how to go on.
-    pub fn save(&mut self, name: &str, model: &dyn Network, opt: &Optimizer) -> Result<()> {
+    /// Writes checkpoint `name`: the model's weights, `training` (the optimizer's state, and
+    /// with `--ema` the training weights) and the record. Any failure (the logs' flush
+    /// included) leaves the previous checkpoint in place, and the message says so and how to
+    /// go on.
+    pub fn save(
+        &mut self,
+        name: &str,
+        model: &dyn Network,
+        training: &[(String, Tensor)],
+    ) -> Result<()> {
         if !self.writes {
             return Ok(());
         }
         let mut write = || -> Result<()> {
             self.meta.log_lengths = self.logs.lengths()?;
             let (state, extra) = (model.state(), model.checkpoint_files(name)?);
-            checkpoint::save(&self.out, name, &state, &opt.export(), &extra, &self.meta)
+            checkpoint::save(&self.out, name, &state, training, &extra, &self.meta)
         };
         write().map_err(|e| Error::Save {
             dir: self.out.clone(),
@@ -140,6 +179,23 @@ impl RunState {
     pub fn has_checkpoint(&self) -> bool {
         checkpoint::paths(&self.out, "last").meta.exists()
     }
+}
+
+/// The prefix of the training weights in a checkpoint's optimizer file, when its weights
+/// file holds the average (`--ema`).
+pub const TRAINING_WEIGHTS: &str = "train.";
+
+/// The tensors of `map` whose names start with `prefix`, taken out, the prefix removed.
+fn take_prefixed(map: &mut BTreeMap<String, Tensor>, prefix: &str) -> BTreeMap<String, Tensor> {
+    let names: Vec<String> = map
+        .keys()
+        .filter(|k| k.starts_with(prefix))
+        .cloned()
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|k| map.remove(&k).map(|t| (k[prefix.len()..].to_string(), t)))
+        .collect()
 }
 
 /// The record of a run at its plan's first epoch.
@@ -161,6 +217,8 @@ fn fresh_meta(cfg: &RunConfig) -> Meta {
         metrics: Vec::new(),
         best_val_acc: None,
         log_lengths: Vec::new(),
+        scaler: None,
+        ema_updates: None,
         files: Default::default(),
         checksum: String::new(),
     }

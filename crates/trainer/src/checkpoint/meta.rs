@@ -8,6 +8,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::commit::hex;
+use crate::amp::ScalerState;
 use crate::cli::TrainArgs;
 use crate::error::{Error, Result};
 use crate::log::EpochMetrics;
@@ -42,8 +43,15 @@ pub struct Meta {
     pub epoch_loss_count: u64,
     pub metrics: Vec<EpochMetrics>,
     pub best_val_acc: Option<f64>,
-    /// Byte lengths of lr.csv, steps.csv, metrics.csv when this checkpoint was taken.
+    /// Byte lengths of lr.csv, steps.csv, metrics.csv (and skipped.csv in fp16) when this
+    /// checkpoint was taken.
     pub log_lengths: Vec<u64>,
+    /// `--precision fp16`: the loss scaler's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaler: Option<ScalerState>,
+    /// `--ema`: the average's updates so far (its tensors are the checkpoint's weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema_updates: Option<u64>,
     /// SHA-256 of each other file of this checkpoint, by file name.
     pub files: BTreeMap<String, String>,
     /// SHA-256 of this record written with an empty `checksum`.

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use lrplan_schedule::{Schedule, batches_per_epoch, plan_file};
 use tch::Device;
 
+use crate::amp::{self, Precision};
 use crate::checkpoint::{self, Meta};
 use crate::cli::{DeviceArg, TrainArgs};
 use crate::data::{self, Listing, Normalize, Style, Transforms};
@@ -48,6 +49,8 @@ pub struct RunConfig {
     /// How files become model inputs (`--augment`, `--no-flip`, `--mean`, `--std`).
     pub transforms: Transforms,
     pub limits: Limits,
+    /// `--precision`, the loss scaler, `--ema` and `--channels-last`.
+    pub numerics: NumericSettings,
     pub validate: bool,
     pub charts: bool,
     /// The checkpoint record to continue from.
@@ -111,6 +114,29 @@ impl DataSource {
                 .parent()
                 .map_or_else(|| train.split_dir.clone(), Path::to_path_buf),
             DataSource::Synthetic { .. } => PathBuf::from("--synthetic"),
+        }
+    }
+}
+
+/// How the numbers of a step are made, beyond the plan: precision, the average of the
+/// weights, the memory format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumericSettings {
+    pub precision: Precision,
+    /// fp16: good steps before the loss scale doubles.
+    pub loss_scale_interval: u32,
+    /// `--ema`'s decay D and its TAU.
+    pub ema: Option<(f64, f64)>,
+    pub channels_last: bool,
+}
+
+impl NumericSettings {
+    fn from_args(args: &TrainArgs) -> NumericSettings {
+        NumericSettings {
+            precision: args.precision,
+            loss_scale_interval: args.loss_scale_interval,
+            ema: args.ema.then_some((args.ema_decay, args.ema_tau)),
+            channels_last: args.channels_last,
         }
     }
 }
@@ -251,6 +277,7 @@ impl RunConfig {
                 max_steps: args.max_steps,
                 stop_after_epochs: args.stop_after_epochs,
             },
+            numerics: NumericSettings::from_args(&args),
             validate: !args.no_val,
             charts: !args.no_charts,
             resume,
@@ -382,6 +409,35 @@ fn check_flags(args: &TrainArgs) -> Result<()> {
     }
     if args.dist_timeout == 0 {
         return Err(Error::flag("--dist-timeout", "must be at least 1 second"));
+    }
+    check_numerics(args)
+}
+
+/// `--loss-scale-interval`, `--ema-decay` and `--ema-tau`.
+fn check_numerics(args: &TrainArgs) -> Result<()> {
+    if args.loss_scale_interval != amp::GROWTH_INTERVAL && args.precision != Precision::Fp16 {
+        return Err(Error::flag(
+            "--loss-scale-interval",
+            "applies to --precision fp16 only (bf16 and fp32 need no loss scaling)",
+        ));
+    }
+    if args.loss_scale_interval == 0 {
+        return Err(Error::flag(
+            "--loss-scale-interval",
+            "must be at least 1 step",
+        ));
+    }
+    if !(0.0..1.0).contains(&args.ema_decay) {
+        return Err(Error::flag(
+            "--ema-decay",
+            "must be at least 0 and less than 1 (at 1 the average would never move)",
+        ));
+    }
+    if !(args.ema_tau.is_finite() && args.ema_tau > 0.0) {
+        return Err(Error::flag(
+            "--ema-tau",
+            "must be a positive number of steps",
+        ));
     }
     Ok(())
 }

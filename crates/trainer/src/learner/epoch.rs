@@ -183,12 +183,15 @@ impl Fit<'_> {
             return Ok(());
         };
         let (at, lr, images) = (loss.at, loss.lr, loss.images);
-        let loss = (self.learner.finish_loss(loss))
+        let (loss, skipped) = (self.learner.finish_loss(loss))
             .map_err(|e| e.checkpoint_kept(self.state.has_checkpoint()))?;
         if let Some(row) = lr_row {
             self.state.logs.lr_row(row, lr)?;
         }
-        self.state.record_step(at, lr, loss)?;
+        self.state.record_step(at, lr, loss, skipped)?;
+        if let Some(scale) = skipped {
+            progress.skipped(at.step, scale);
+        }
         progress.step(at.iteration, lr, loss, images);
         Ok(())
     }
@@ -257,8 +260,12 @@ impl Fit<'_> {
         }
     }
 
+    /// Checkpoint `name`: with `--ema`, the average as the weights (what was validated),
+    /// the training weights beside the optimizer's state.
     fn save(&mut self, name: &str) -> Result<()> {
-        let model = self.learner.model;
-        self.state.save(name, model, self.learner.optimizer())
+        let state = &mut self.state;
+        state.meta.scaler = self.learner.scaler_state()?;
+        state.meta.ema_updates = self.learner.ema_updates();
+        (self.learner).with_average(|l| state.save(name, l.model, &l.training_state()))
     }
 }

@@ -2,7 +2,9 @@
 //! one optimizer step, validation — and, in [`epoch`], the loop that strings them together.
 //!
 //! The lr rule: the value applied at a step is the schedule's value for that step times the
-//! group's multiplier, nothing else; lr.csv records the value read back from group 0.
+//! group's multiplier, nothing else; lr.csv records the value read back from group 0. A step
+//! the fp16 loss scaler skips still takes its place in the schedule (the lr is a function of
+//! the step, not of the updates that succeeded).
 
 mod epoch;
 
@@ -13,12 +15,15 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 pub use epoch::{Fit, Stop, Throughput, WARMUP_STEPS};
 
+use crate::amp::{Check, LossScaler, Precision, ScalerState};
 use crate::data::Batch;
+use crate::ema::Ema;
 use crate::error::{Error, Result};
 use crate::model::{Mode, Network};
 use crate::optim::Optimizer;
+use crate::shim::amp;
 use crate::shim::device::HostCopy;
-use crate::state::Position;
+use crate::state::{Position, TRAINING_WEIGHTS};
 
 /// A model, its optimizer and the schedule that drives it.
 pub struct Learner<'a> {
@@ -28,6 +33,20 @@ pub struct Learner<'a> {
     device: Device,
     /// The optimizer's parameters in its order, for `run_backward`.
     params: Vec<Tensor>,
+    numerics: Numerics,
+}
+
+/// How a learner's steps compute, beyond fp32 on plain tensors ([`Learner::with_numerics`]).
+#[derive(Default)]
+pub struct Numerics {
+    /// Autocast around the forward pass.
+    pub precision: Precision,
+    /// fp16's loss scaler.
+    pub scaler: Option<LossScaler>,
+    /// The average of the weights, updated after every step.
+    pub ema: Option<Ema>,
+    /// Input batches laid out NHWC (the model's weights already are).
+    pub channels_last: bool,
 }
 
 /// A step's loss on its way to the host, with where it was taken.
@@ -38,6 +57,8 @@ pub struct PendingLoss {
     pub lr: f64,
     /// Images in the step's whole batch (all replicas).
     pub images: usize,
+    /// What the loss scaler found (fp16).
+    check: Option<Check>,
 }
 
 /// Mean loss and accuracy over a validation set.
@@ -61,7 +82,27 @@ impl<'a> Learner<'a> {
             optimizer,
             device,
             params,
+            numerics: Numerics::default(),
         }
+    }
+
+    /// Mixed precision, a loss scaler, an average of the weights, channels-last input.
+    pub fn with_numerics(self, numerics: Numerics) -> Self {
+        Learner { numerics, ..self }
+    }
+
+    /// The loss scaler's state to checkpoint (fp16).
+    pub fn scaler_state(&self) -> Result<Option<ScalerState>> {
+        self.numerics
+            .scaler
+            .as_ref()
+            .map(LossScaler::state)
+            .transpose()
+    }
+
+    /// The average's updates so far (`--ema`).
+    pub fn ema_updates(&self) -> Option<u64> {
+        self.numerics.ema.as_ref().map(|e| e.updates)
     }
 
     pub fn model(&self) -> &dyn Network {
@@ -99,55 +140,130 @@ impl<'a> Learner<'a> {
         (step.iteration == iteration).then_some(step)
     }
 
-    /// One optimizer step on `batch`, with the lr already applied: forward, loss, backward,
-    /// update, all queued on the device without the host waiting for it. The loss comes back
-    /// on its way to the host ([`PendingLoss`]), read by [`Learner::finish_loss`] one step
-    /// later, when the device has long computed it.
+    /// One optimizer step on `batch`, with the lr already applied: forward (under autocast
+    /// in bf16/fp16), loss, backward, update, all queued on the device without the host
+    /// waiting for it (but for fp16's check of the gradients, as torch's GradScaler waits).
+    /// The loss comes back on its way to the host ([`PendingLoss`]), read by
+    /// [`Learner::finish_loss`] one step later, when the device has long computed it.
     pub fn train_step(&mut self, batch: &Batch, mode: Mode, at: Position) -> Result<PendingLoss> {
-        let (x, y) = to_device(batch, self.device)?;
-        let logits = self.model.forward(&x, mode)?;
-        let loss = batch_loss(&logits, &y, batch)?;
+        let (x, y) = self.inputs(batch)?;
+        let logits = {
+            let _autocast = self.numerics.precision.autocast(self.device)?;
+            self.model.forward(&x, mode)?
+        };
+        let loss = batch_loss(&logits.f_to_kind(Kind::Float)?, &y, batch)?;
         let copy = HostCopy::start(&loss.f_detach()?)?;
-        let grads = self.model.backward(&loss, &self.params)?;
-        self.optimizer.step_with(grads)?;
+        let check = self.update(&loss)?;
         Ok(PendingLoss {
             copy,
             at,
             lr: self.lr(),
             images: batch.global_len,
+            check,
         })
     }
 
-    /// The loss of a step (summed over a data-parallel job's replicas). A non-finite one
-    /// stops the run, naming the step it came from and its lr; nothing trained after it is
-    /// saved (the caller knows whether an earlier checkpoint exists:
-    /// [`Error::checkpoint_kept`]).
-    pub fn finish_loss(&self, pending: PendingLoss) -> Result<f64> {
-        let mut total = [pending.copy.finish()?.f_double_value(&[])?];
-        self.model.sum_over_replicas(&mut total)?;
-        let loss = total[0];
-        if !loss.is_finite() {
-            let at = pending.at;
-            return Err(Error::NonFinite {
-                step: at.step,
-                epoch: at.epoch,
-                iteration: at.iteration,
-                lr: pending.lr,
-                loss: loss as f32,
-                had_checkpoint: false,
-            });
+    /// Backward and the optimizer's step (unless the loss scaler finds the gradients not
+    /// finite: then the step is skipped), then the average of the weights.
+    fn update(&mut self, loss: &Tensor) -> Result<Option<Check>> {
+        let check = match &mut self.numerics.scaler {
+            None => {
+                let grads = self.model.backward(loss, &self.params)?;
+                self.optimizer.step_with(grads)?;
+                None
+            }
+            Some(scaler) => {
+                let grads = self.model.backward(&scaler.scale(loss)?, &self.params)?;
+                let check = scaler.unscale(&grads)?;
+                if check == Check::Finite {
+                    self.optimizer.step_with(grads)?;
+                }
+                Some(check)
+            }
+        };
+        if let Some(ema) = &mut self.numerics.ema {
+            ema.update(self.model.registry())?;
         }
-        Ok(loss)
+        Ok(check)
     }
 
-    /// Mean loss and accuracy over `batches`, eval mode, no gradients.
-    pub fn validate(&self, batches: Receiver<Result<Batch>>) -> Result<Validation> {
+    /// The loss of a step (summed over a data-parallel job's replicas), and the loss scale
+    /// of a step the scaler skipped. A non-finite loss stops the run, naming the step it came
+    /// from and its lr, unless the scaler skipped that step and can still recover; nothing
+    /// trained after it is saved (the caller knows whether an earlier checkpoint exists:
+    /// [`Error::checkpoint_kept`]).
+    pub fn finish_loss(&self, pending: PendingLoss) -> Result<(f64, Option<f32>)> {
+        let mut total = [pending.copy.finish()?.f_double_value(&[])?];
+        self.model.sum_over_replicas(&mut total)?;
+        let (loss, at) = (total[0], pending.at);
+        let stop = |scale: Option<f32>| Error::NonFinite {
+            step: at.step,
+            epoch: at.epoch,
+            iteration: at.iteration,
+            lr: pending.lr,
+            loss: loss as f32,
+            scale,
+            had_checkpoint: false,
+        };
+        match pending.check {
+            Some(Check::GiveUp { scale }) => Err(stop(Some(scale))),
+            Some(Check::Skip { scale }) => Ok((loss, Some(scale))),
+            _ if !loss.is_finite() => Err(stop(None)),
+            _ => Ok((loss, None)),
+        }
+    }
+
+    /// `batch` on the device, in the model's memory format.
+    fn inputs(&self, batch: &Batch) -> Result<(Tensor, Tensor)> {
+        let (x, y) = to_device(batch, self.device)?;
+        match self.numerics.channels_last {
+            true => Ok((amp::channels_last(&x)?, y)),
+            false => Ok((x, y)),
+        }
+    }
+
+    /// Runs `f` with the average of the weights in the model (`--ema`: what is validated
+    /// and saved), the training weights back in afterwards.
+    pub fn with_average<T>(&mut self, f: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        let model = self.model;
+        let registry = model.registry();
+        if let Some(ema) = &mut self.numerics.ema {
+            ema.swap(registry)?;
+        }
+        let out = f(self);
+        if let Some(ema) = &mut self.numerics.ema {
+            ema.swap(registry)?;
+        }
+        out
+    }
+
+    /// What a checkpoint keeps beside the weights: the optimizer's state and, while
+    /// [`Learner::with_average`] has put the average in the model, the training weights.
+    pub fn training_state(&self) -> Vec<(String, Tensor)> {
+        let mut out = self.optimizer.export();
+        if let Some(ema) = &self.numerics.ema {
+            out.extend(ema.named(self.model.registry(), TRAINING_WEIGHTS));
+        }
+        out
+    }
+
+    /// Mean loss and accuracy over `batches`, eval mode, no gradients, under the training
+    /// steps' autocast; with `--ema`, of the average of the weights.
+    pub fn validate(&mut self, batches: Receiver<Result<Batch>>) -> Result<Validation> {
+        self.with_average(|l| l.evaluate(batches))
+    }
+
+    fn evaluate(&self, batches: Receiver<Result<Batch>>) -> Result<Validation> {
         let _guard = tch::no_grad_guard();
         let (mut loss_sum, mut correct, mut count) = (0.0, 0i64, 0i64);
         for batch in batches {
             let batch = batch?;
-            let (x, y) = to_device(&batch, self.device)?;
-            let logits = self.model.forward(&x, Mode::Eval)?;
+            let (x, y) = self.inputs(&batch)?;
+            let logits = {
+                let _autocast = self.numerics.precision.autocast(self.device)?;
+                self.model.forward(&x, Mode::Eval)?
+            }
+            .f_to_kind(Kind::Float)?;
             let loss =
                 logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Sum, -100, 0.0)?;
             loss_sum += loss.f_double_value(&[])?;

@@ -117,6 +117,11 @@ impl DataParallel {
         Ok(())
     }
 
+    /// Rank 0's values of `tensors` (the same shapes on every rank) everywhere, in place.
+    pub fn share_tensors(&self, tensors: &[Tensor]) -> Result<()> {
+        self.collective(|| self.group.broadcast(tensors))
+    }
+
     /// One line for the run's start.
     pub fn describe(&self) -> String {
         let (world, backend) = (

@@ -208,6 +208,28 @@ pub trait Network {
     }
 }
 
+/// `--channels-last`: every 4-d tensor of `model` (convolution weights) laid out NHWC in
+/// place, as `model.to(memory_format=torch.channels_last)`; refused for a model without
+/// any, which the format cannot speed up.
+pub fn to_channels_last(model: &dyn Network) -> Result<()> {
+    let mut four_d = model
+        .registry()
+        .entries
+        .iter()
+        .filter(|e| e.tensor.dim() == 4)
+        .peekable();
+    if four_d.peek().is_none() {
+        return Err(Error::flag(
+            "--channels-last",
+            format!(
+                "{} has no 4-d (convolution) weights to lay out channels-last",
+                model.name()
+            ),
+        ));
+    }
+    four_d.try_for_each(|e| crate::shim::amp::set_channels_last(&e.tensor))
+}
+
 /// `--model`: a built-in architecture's name or a TorchScript file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ModelArg {
