@@ -396,3 +396,47 @@ fn ctrl_c_on_one_rank_stops_all_at_one_step() {
         "stopped at step {at_stop} of {total}: not early"
     );
 }
+
+/// The validation losses of `metrics.csv`, in order.
+fn val_losses(run: &Path) -> Vec<f64> {
+    read(&run.join("metrics.csv"))
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_average_of_the_weights_and_the_loss_scaler_run_on_every_rank() {
+    let (tmp, d, _) = setup();
+    let dir = tmp.path();
+    let model = plain_model(dir);
+    let (p, _) = freeze_plan(dir, 4);
+    let ema = ["--model", model.as_str(), "--ema", "--ema-tau", "5"];
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    run_ok(&args(&p, &d, &s(&one), &ema));
+    // Stopped and resumed: rank 1 gets rank 0's average from the checkpoint by broadcast;
+    // each rank validates its share of the images with its average.
+    let mut stop = ema.to_vec();
+    stop.extend(["--stop-after-epochs", "2"]);
+    torchrun_ok(&args(&p, &d, &s(&two), &stop));
+    torchrun_ok(&["train", "--resume", &s(&two), "--data", &d]);
+    assert_same_weights(&one, &two, 1e-5);
+    for (a, b) in val_losses(&one).iter().zip(val_losses(&two)) {
+        assert!((a - b).abs() <= 1e-5, "validation loss {a} vs {b}");
+    }
+    // fp16: the ranks' gradients are summed before the scaler checks them, so every rank
+    // skips the same steps and the job neither hangs nor parts ways.
+    let f16 = dir.join("fp16");
+    let scaler = [
+        "--model",
+        &model,
+        "--precision",
+        "fp16",
+        "--loss-scale-interval",
+        "2",
+    ];
+    torchrun_ok(&args(&p, &d, &s(&f16), &scaler));
+    let skipped = read(&f16.join("skipped.csv"));
+    assert!(skipped.lines().count() > 1, "no step skipped: {skipped}");
+}
