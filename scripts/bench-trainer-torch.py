@@ -7,9 +7,13 @@ backward, step, loss.item()). On CUDA, cuDNN's autotuning is on (as in the train
 also prints `host syncs per step: X`, the synchronising CUDA calls of the timed steps that
 torch.cuda.set_sync_debug_mode("warn") reports.
 
-usage: bench-trainer-torch.py MODEL IMAGE_SIZE BATCH STEPS THREADS [DEVICE]
+usage: bench-trainer-torch.py MODEL IMAGE_SIZE BATCH STEPS THREADS [DEVICE [PRECISION [LAYOUT]]]
        bench-trainer-torch.py script MODEL OUT.pt
-MODEL: small-cnn | resnet18
+MODEL: small-cnn | resnet18 | resnet50 (torchvision's, the trainer's built-in has its names)
+PRECISION: fp32 (default) | bf16 | fp16, as `trainer --precision`: the forward pass and the
+loss under torch.autocast (PyTorch AMP), fp16 with torch.amp.GradScaler.
+LAYOUT: nchw (default) | channels-last, as `trainer --channels-last`: the model and every
+batch in torch.channels_last.
 
 Under torchrun (WORLD_SIZE > 1: scripts/bench-ddp.sh, scripts/bench-trainer-gpu.sh) it trains
 with DistributedDataParallel, on gloo for the CPU and NCCL on CUDA (one GPU per process, the
@@ -80,6 +84,10 @@ class ResNet18(nn.Module):
 
 
 def build(model_name):
+    if model_name == "resnet50":
+        import torchvision
+
+        return torchvision.models.resnet50(num_classes=10)
     return SmallCnn(10) if model_name == "small-cnn" else ResNet18(10)
 
 
@@ -89,6 +97,10 @@ def main():
         return
     model_name, size, bs, steps, threads = sys.argv[1], *map(int, sys.argv[2:6])
     device = torch.device(sys.argv[6] if len(sys.argv) > 6 else "cpu")
+    precision = sys.argv[7] if len(sys.argv) > 7 else "fp32"
+    amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    channels_last = len(sys.argv) > 8 and sys.argv[8] == "channels-last"
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and device.type == "cuda":
         # One process per GPU, as the trainer under a launcher: LOCAL_RANK's.
@@ -96,7 +108,7 @@ def main():
         torch.cuda.set_device(device)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build(model_name).to(device)
+    model = build(model_name).to(device, memory_format=layout)
     # The trainer's groups: BN weights (no decay), other weights (decay), biases (no decay).
     bn_w, w, b = [], [], []
     for m in model.modules():
@@ -120,6 +132,7 @@ def main():
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     share = bs // world
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     model.train()
     syncs = []
     if device.type == "cuda":
@@ -133,11 +146,15 @@ def main():
             torch.cuda.set_sync_debug_mode("warn")
         idx = order[i * bs + rank * share:i * bs + (rank + 1) * share]
         x = x_all.index_select(0, idx).to(device, non_blocking=True)
+        x = x.contiguous(memory_format=layout)
         y = y_all.index_select(0, idx).to(device, non_blocking=True)
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad()
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         loss.item()
         t1 = time.perf_counter()
         if i >= WARMUP:

@@ -257,26 +257,13 @@ fn numerics(cfg: &RunConfig, state: &RunState, ema: Option<Ema>) -> Result<Numer
         }
         _ => None,
     };
-    if n.precision != Precision::Fp32 || ema.is_some() || n.channels_last {
+    if let Some(line) = n.describe() {
+        println!("{line}");
+    }
+    if n.precision == Precision::Fp16 && !cfg.device.is_cuda() {
         println!(
-            "numerics: {}{}{}{}",
-            n.precision.name(),
-            match n.precision {
-                Precision::Fp16 => format!(
-                    " (loss scaler: doubles after {} good steps)",
-                    n.loss_scale_interval
-                ),
-                _ => String::new(),
-            },
-            match n.ema {
-                Some((d, tau)) => format!(", EMA of the weights (decay {d}, tau {tau})"),
-                None => String::new(),
-            },
-            if n.channels_last {
-                ", channels-last"
-            } else {
-                ""
-            }
+            "  note: fp16 is a GPU format: libtorch's CPU float16 kernels are tens of times \
+             slower than fp32 (bf16 is the CPU's low precision)"
         );
     }
     Ok(Numerics {

@@ -139,6 +139,25 @@ impl NumericSettings {
             channels_last: args.channels_last,
         }
     }
+
+    /// One line for the run's start, unless everything is the default (fp32, NCHW, no EMA).
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = vec![self.precision.name().to_string()];
+        if self.precision == Precision::Fp16 {
+            parts[0] += &format!(
+                " (loss scaler: doubles after {} good steps)",
+                self.loss_scale_interval
+            );
+        }
+        if let Some((d, tau)) = self.ema {
+            parts.push(format!("EMA of the weights (decay {d}, tau {tau})"));
+        }
+        if self.channels_last {
+            parts.push("channels-last".into());
+        }
+        let default = self.precision == Precision::Fp32 && parts.len() == 1;
+        (!default).then(|| format!("numerics: {}", parts.join(", ")))
+    }
 }
 
 /// Reasons to stop before the plan's last epoch.
