@@ -36,6 +36,8 @@ const HEADERS: [(&str, &str); 4] = [
 pub struct EpochMetrics {
     pub epoch: u32,
     pub lr: f64,
+    /// NaN when every step of the epoch was skipped (fp16).
+    #[serde(with = "nan_as_null")]
     pub train_loss: f64,
     /// NaN without validation (`--no-val`).
     #[serde(with = "nan_as_null")]

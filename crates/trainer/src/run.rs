@@ -218,7 +218,7 @@ fn open_state(
     model: &dyn Network,
     opt: &mut Optimizer,
 ) -> Result<(RunState, Option<Ema>)> {
-    let fresh_ema = |state: RunState| -> Result<(RunState, Option<Ema>)> {
+    let with_average_of_model = |state: RunState| -> Result<(RunState, Option<Ema>)> {
         let ema = match cfg.numerics.ema {
             Some((decay, tau)) => {
                 let updates = state.meta.ema_updates.unwrap_or(0);
@@ -229,10 +229,10 @@ fn open_state(
         Ok((state, ema))
     };
     if !cfg.writes() {
-        return fresh_ema(RunState::mirror(cfg));
+        return with_average_of_model(RunState::mirror(cfg));
     }
     let Some(meta) = cfg.resume.clone() else {
-        return fresh_ema(RunState::start(cfg)?);
+        return with_average_of_model(RunState::start(cfg)?);
     };
     // Counted from 1 like the progress lines ("epoch 15/20"); the CSVs count from 0.
     println!(

@@ -128,9 +128,13 @@ impl RunState {
         Ok(())
     }
 
-    /// Mean training loss of the epoch so far.
+    /// Mean training loss of the epoch so far; NaN when no step counted (every one skipped
+    /// by the fp16 loss scaler).
     pub fn epoch_loss(&self) -> f64 {
-        self.meta.epoch_loss_sum / self.meta.epoch_loss_count.max(1) as f64
+        match self.meta.epoch_loss_count {
+            0 => f64::NAN,
+            n => self.meta.epoch_loss_sum / n as f64,
+        }
     }
 
     /// Logs an epoch's metrics and moves the record to the next epoch. Returns whether its

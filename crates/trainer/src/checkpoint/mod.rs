@@ -1,7 +1,9 @@
 //! Checkpoints: model weights (`<name>.safetensors`, the model's state-dict names, readable
-//! by Python's safetensors), optimizer state (`<name>.optim.safetensors`, one tensor per
-//! buffer named `opt.<group>.<param>.<buffer>`) and the record `<name>.json` ([`Meta`]: where
-//! the run stands, what it was started with, the checksums of the other two files).
+//! by Python's safetensors; with `--ema` the average of the weights), the training state
+//! (`<name>.optim.safetensors`: one tensor per optimizer buffer named
+//! `opt.<group>.<param>.<buffer>`, and with `--ema` the training weights as `train.<name>`)
+//! and the record `<name>.json` ([`Meta`]: where the run stands, what it was started with, the
+//! loss scaler's state and the EMA's updates, the checksums of the other files).
 //!
 //! A kill at any moment must leave a complete checkpoint, old or new, never a mix: the three
 //! files are committed together ([`commit`]).

@@ -5,8 +5,8 @@
 //! work from [`Network`] alone: forward in a [`Mode`], and a [`Registry`] naming every
 //! parameter and buffer in state-dict order with its [`TensorKind`] (which decides its
 //! group) and its [`Subnet`] (which decides whether the freeze phase holds it still). A new
-//! kind of model, or a wrapper around one (data parallel, an EMA copy), implements the trait
-//! and needs no edit of the loop.
+//! kind of model, or a wrapper around one (data parallel), implements the trait and needs no
+//! edit of the loop; the average of the weights (`--ema`) works on the registry alone.
 //!
 //! The contract an implementation keeps:
 //! * every tensor in the registry shares storage with the tensor the forward pass uses, so an
