@@ -320,6 +320,8 @@ fn fp16_scaler_and_ema_survive_kill_9_and_resume_bit_for_bit() {
     assert_eq!(ra["scaler"], rb["scaler"]);
     assert_eq!(ra["ema_updates"], rb["ema_updates"]);
     assert_scaler_rules(&full, 2);
+    // The skipped steps kept their lrs: lr.csv is the schedule's table, bit for bit.
+    assert_lr_log(&full, &text);
 }
 
 /// The scale GradScaler's rules give, walked through the run's steps with the skips the run
