@@ -184,3 +184,31 @@ impl LossScaler {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product_kind() -> Kind {
+        let x = Tensor::ones([2, 3], (Kind::Float, Device::Cpu));
+        x.matmul(&x.transpose(0, 1)).kind()
+    }
+
+    #[test]
+    fn autocast_holds_inside_its_guard_and_nested_guards_restore_the_outer() {
+        assert!(!Autocast::enabled(Device::Cpu));
+        assert!(Precision::Fp32.autocast(Device::Cpu).unwrap().is_none());
+        {
+            let _outer = Precision::Bf16.autocast(Device::Cpu).unwrap();
+            assert!(Autocast::enabled(Device::Cpu));
+            assert_eq!(product_kind(), Kind::BFloat16);
+            {
+                let _inner = Precision::Fp16.autocast(Device::Cpu).unwrap();
+                assert_eq!(product_kind(), Kind::Half);
+            }
+            assert_eq!(product_kind(), Kind::BFloat16);
+        }
+        assert!(!Autocast::enabled(Device::Cpu));
+        assert_eq!(product_kind(), Kind::Float);
+    }
+}

@@ -508,13 +508,7 @@ fn full_disk_is_an_error_and_keeps_the_last_checkpoint() {
 #[test]
 fn non_finite_loss_stops_with_step_and_lr() {
     let (tmp, d, n) = setup();
-    let text = plan("sgd", "constant", "iteration", 3, 0, (8, 8), n)
-        .replace(
-            "init = 1e-2",
-            "init = 1e30\nlimit_max = 1e30\nlimit_min = 1e29",
-        )
-        .replace("warmup_iters_ratio = 0.05", "warmup_iters_ratio = 0.0");
-    let p = s(&write(&tmp.path().join("nan.toml"), &text));
+    let p = s(&write(&tmp.path().join("nan.toml"), &exploding_plan(3, n)));
     let o = s(&tmp.path().join("run"));
     let e = run_err(&train_args(&p, &d, &o));
     assert!(

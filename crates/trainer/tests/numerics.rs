@@ -451,13 +451,7 @@ fn fp16_stops_when_the_scaler_cannot_recover() {
     let (tmp, d, n) = setup();
     // An lr of 1e30 makes the weights overflow fp16 after the first step: every later
     // forward pass is inf, and halving the scale cannot help.
-    let text = plan("sgd", "constant", "iteration", 12, 0, (8, 8), n)
-        .replace(
-            "init = 1e-2",
-            "init = 1e30\nlimit_max = 1e30\nlimit_min = 1e29",
-        )
-        .replace("warmup_iters_ratio = 0.05", "warmup_iters_ratio = 0.0");
-    let p = s(&write(&tmp.path().join("nan.toml"), &text));
+    let p = s(&write(&tmp.path().join("nan.toml"), &exploding_plan(12, n)));
     let o = s(&tmp.path().join("run"));
     let mut args = train_args(&p, &d, &o);
     args.extend(["--precision", "fp16"]);

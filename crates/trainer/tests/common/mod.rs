@@ -160,6 +160,17 @@ drop_last = true
     )
 }
 
+/// A constant-lr SGD plan of `total` epochs at batch 8 whose lr, 1e30 from the first step,
+/// makes the weights (and then the loss) overflow.
+pub fn exploding_plan(total: u32, dataset: usize) -> String {
+    plan("sgd", "constant", "iteration", total, 0, (8, 8), dataset)
+        .replace(
+            "init = 1e-2",
+            "init = 1e30\nlimit_max = 1e30\nlimit_min = 1e29",
+        )
+        .replace("warmup_iters_ratio = 0.05", "warmup_iters_ratio = 0.0")
+}
+
 /// Bits of every lr in a table CSV (header skipped).
 pub fn lr_rows(csv: &str) -> Vec<(String, u64)> {
     csv.lines()
