@@ -34,7 +34,6 @@ fi
 say "making ${IMAGES:-2048} JPEGs in $tmp/photos"
 "$py" scripts/bench-data-torch.py make "$tmp/photos" "${IMAGES:-2048}"
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
 rate() { sed -n 's/^images\/s: \([0-9.]*\).*/\1/p'; }
 
 for split in train val; do

@@ -21,8 +21,6 @@ size=32 batch=64 steps="${STEPS:-150}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
-throughput() { sed -n 's/^throughput: \([0-9.]*\).*/\1/p'; }
 launch() { "$torchrun" --nproc-per-node "$nproc" --standalone "$@" 2>/dev/null; }
 
 sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan.toml"

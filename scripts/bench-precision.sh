@@ -20,9 +20,6 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan.toml"
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
-throughput() { sed -n 's/^throughput: \([0-9.]*\).*/\1/p'; }
-
 # run_both PRECISION LAYOUT: "trainer pytorch" steps/s, each the best of REPEAT runs.
 run_both() {
     local precision=$1 layout=$2 t=0 p=0 _

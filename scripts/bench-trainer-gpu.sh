@@ -41,9 +41,9 @@ trap 'rm -rf "$tmp"' EXIT
 sed "s/@BATCH@/$batch/" scripts/bench-plan.toml.in > "$tmp/plan.toml"
 t=$(timeout 200 "$bin" train --plan "$tmp/plan.toml" --synthetic $((batch * steps)) --out "$tmp/run" \
     --model resnet18 --image-size $size --device cuda:0 --no-val --no-charts --no-augment \
-    --max-steps "$steps" | tee /dev/stderr | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+    --max-steps "$steps" | tee /dev/stderr | throughput)
 torch_out=$(timeout 200 "$py" scripts/bench-trainer-torch.py resnet18 $size $batch "$steps" "$(nproc)" cuda:0)
-p=$(echo "$torch_out" | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+p=$(echo "$torch_out" | throughput)
 torch_syncs=$(echo "$torch_out" | sed -n 's/^host syncs per step: \([0-9.]*\).*/\1/p')
 awk -v t="$t" -v p="$p" -v n="$steps" 'BEGIN {
     printf "resnet18 224px batch 64, %d steps, cuda:0: trainer %.2f steps/s  pytorch %.2f steps/s  ratio %.3f\n", n, t, p, t / p }'
@@ -54,9 +54,9 @@ sed "s/@BATCH@/128/" scripts/bench-plan.toml.in > "$tmp/plan-128.toml"
 t50=$(timeout 300 "$bin" train --plan "$tmp/plan-128.toml" --synthetic $((128 * steps50)) \
     --out "$tmp/run-50" --model resnet50 --image-size $size --device cuda:0 --no-val --no-charts \
     --no-augment --max-steps "$steps50" --precision bf16 --channels-last \
-    | tee /dev/stderr | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+    | tee /dev/stderr | throughput)
 p50=$(timeout 300 "$py" scripts/bench-trainer-torch.py resnet50 $size 128 "$steps50" "$(nproc)" cuda:0 \
-    bf16 channels-last | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+    bf16 channels-last | throughput)
 peak="${PEAK_TFLOPS:-$("$py" -c '
 import torch
 name = torch.cuda.get_device_name(0)
@@ -80,9 +80,9 @@ if [ "$gpus" -gt 1 ]; then
     tn=$(launch --no-python "$bin" train --plan "$tmp/plan-$gpus.toml" \
         --synthetic $((global * steps)) --out "$tmp/run-$gpus" --model resnet18 --image-size $size \
         --device cuda --threads "$threads" --no-val --no-charts --no-augment --max-steps "$steps" \
-        | tee /dev/stderr | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+        | tee /dev/stderr | throughput)
     pn=$(launch scripts/bench-trainer-torch.py resnet18 $size $global "$steps" "$threads" cuda \
-        | sed -n 's/^throughput: \([0-9.]*\).*/\1/p')
+        | throughput)
     awk -v g="$gpus" -v n="$steps" -v t="$tn" -v p="$pn" -v t1="$t" -v p1="$p" 'BEGIN {
         printf "resnet18 224px, %d GPUs x batch 64, %d steps (NCCL): trainer %.2f steps/s  pytorch DDP %.2f steps/s  ratio %.3f\n", g, n, t, p, t / p
         printf "scaling efficiency vs 1 GPU: trainer %.3f  pytorch %.3f\n", t / t1, p / p1 }'

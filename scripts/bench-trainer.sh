@@ -33,9 +33,6 @@ trap 'rm -rf "$tmp"' EXIT
 # The trainer's own setting, spelled as glibc's environment variables (-1 is SIZE_MAX).
 same_malloc=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=18446744073709551615)
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
-throughput() { sed -n 's/^throughput: \([0-9.]*\).*/\1/p'; }
-
 # bench LABEL TRAINER_MODEL TORCH_MODEL SIZE BATCH STEPS
 bench() {
     local label=$1 trainer_model=$2 model=$3 size=$4 batch=$5 steps=$6

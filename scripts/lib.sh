@@ -193,3 +193,8 @@ libtorch_env() {
 build_trainer() {
     "$LRPLAN_ROOT/scripts/build-trainer.sh" | sed -n 's/^trainer binary: //p'
 }
+
+# Benchmarks: the larger of two numbers, and the steps/s a `throughput: X steps/s` line names
+# (the trainer's summary and bench-trainer-torch.py print it alike).
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
+throughput() { sed -n 's/^throughput: \([0-9.]*\).*/\1/p'; }

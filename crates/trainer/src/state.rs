@@ -179,6 +179,11 @@ impl RunState {
         })
     }
 
+    /// Whether this process writes the run folder (not a data-parallel rank other than 0).
+    pub fn writes(&self) -> bool {
+        self.writes
+    }
+
     /// Whether the run folder holds a checkpoint to resume from.
     pub fn has_checkpoint(&self) -> bool {
         checkpoint::paths(&self.out, "last").meta.exists()

@@ -183,11 +183,7 @@ fn read(path: &Path) -> String {
 
 /// The losses of `steps.csv`, in order.
 fn losses(run: &Path) -> Vec<f64> {
-    read(&run.join("steps.csv"))
-        .lines()
-        .skip(1)
-        .map(|l| l.rsplit_once(',').unwrap().1.parse().unwrap())
-        .collect()
+    log_column(run, "steps.csv", 4)
 }
 
 #[test]
@@ -397,15 +393,6 @@ fn ctrl_c_on_one_rank_stops_all_at_one_step() {
     );
 }
 
-/// The validation losses of `metrics.csv`, in order.
-fn val_losses(run: &Path) -> Vec<f64> {
-    read(&run.join("metrics.csv"))
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
-        .collect()
-}
-
 #[test]
 fn the_average_of_the_weights_and_the_loss_scaler_run_on_every_rank() {
     let (tmp, d, _) = setup();
@@ -422,6 +409,7 @@ fn the_average_of_the_weights_and_the_loss_scaler_run_on_every_rank() {
     torchrun_ok(&args(&p, &d, &s(&two), &stop));
     torchrun_ok(&["train", "--resume", &s(&two), "--data", &d]);
     assert_same_weights(&one, &two, 1e-5);
+    let val_losses = |run| log_column(run, "metrics.csv", 3);
     for (a, b) in val_losses(&one).iter().zip(val_losses(&two)) {
         assert!((a - b).abs() <= 1e-5, "validation loss {a} vs {b}");
     }

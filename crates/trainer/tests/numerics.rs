@@ -186,12 +186,6 @@ fn csv(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()
 }
 
-fn column(text: &str, i: usize) -> Vec<f64> {
-    (text.lines().skip(1))
-        .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
-        .collect()
-}
-
 fn record(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&csv(dir, "last.json")).unwrap()
 }
@@ -250,7 +244,7 @@ fn bf16_trains_the_digits_job_to_95_percent() {
     args.extend(["--seed", "2", "--weights", &weights]);
     args.extend(common);
     run_ok(&args);
-    let acc = *column(&csv(&fine, "metrics.csv"), 4).last().unwrap();
+    let acc = *log_column(&fine, "metrics.csv", 4).last().unwrap();
     assert!(acc >= 0.95, "bf16 digits job: validation accuracy {acc}");
 }
 
@@ -381,7 +375,7 @@ fn ema_weights_are_validated_and_saved() {
     }
     // Decay 0: the average is the weights, so the run is the plain one, and the weights
     // file (the average) equals the training weights kept beside the optimizer state.
-    let metrics = |i: usize| column(&csv(&runs[i], "metrics.csv"), 3);
+    let metrics = |i: usize| log_column(&runs[i], "metrics.csv", 3);
     assert_eq!(metrics(0), metrics(1));
     let (avg, training) = (
         read_tensors(&runs[1].join("last.safetensors")).unwrap(),
@@ -433,8 +427,8 @@ fn channels_last_gives_the_losses_of_nchw() {
             run_ok(&args);
         }
         let (la, lb) = (
-            column(&csv(&a, "steps.csv"), 4),
-            column(&csv(&b, "steps.csv"), 4),
+            log_column(&a, "steps.csv", 4),
+            log_column(&b, "steps.csv", 4),
         );
         assert_eq!(la.len(), lb.len());
         for (x, y) in la.iter().zip(&lb).take(steps) {

@@ -261,8 +261,12 @@ impl Fit<'_> {
     }
 
     /// Checkpoint `name`: with `--ema`, the average as the weights (what was validated),
-    /// the training weights beside the optimizer's state.
+    /// the training weights beside the optimizer's state. A rank that writes nothing neither
+    /// reads the scaler back nor swaps the average in.
     fn save(&mut self, name: &str) -> Result<()> {
+        if !self.state.writes() {
+            return Ok(());
+        }
         let state = &mut self.state;
         state.meta.scaler = self.learner.scaler_state()?;
         state.meta.ema_updates = self.learner.ema_updates();

@@ -105,18 +105,6 @@ impl<'a> Learner<'a> {
         self.numerics.ema.as_ref().map(|e| e.updates)
     }
 
-    pub fn model(&self) -> &dyn Network {
-        self.model
-    }
-
-    pub fn optimizer(&self) -> &Optimizer {
-        &self.optimizer
-    }
-
-    pub fn optimizer_mut(&mut self) -> &mut Optimizer {
-        &mut self.optimizer
-    }
-
     /// The lr group 0 applies now.
     pub fn lr(&self) -> f64 {
         self.optimizer.lr()

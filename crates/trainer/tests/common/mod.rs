@@ -171,6 +171,15 @@ pub fn exploding_plan(total: u32, dataset: usize) -> String {
         .replace("warmup_iters_ratio = 0.05", "warmup_iters_ratio = 0.0")
 }
 
+/// Column `i` of a run's log `name` (`steps.csv`, `metrics.csv`) as numbers, header skipped.
+pub fn log_column(run: &Path, name: &str, i: usize) -> Vec<f64> {
+    let path = run.join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (text.lines().skip(1))
+        .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
+        .collect()
+}
+
 /// Bits of every lr in a table CSV (header skipped).
 pub fn lr_rows(csv: &str) -> Vec<(String, u64)> {
     csv.lines()
