@@ -235,10 +235,6 @@ char* lrplan_group_allreduce_sum(LrplanGroup* g, torch::Tensor* t) {
   });
 }
 
-char* lrplan_group_barrier(LrplanGroup* g) {
-  return lrplan::guard([&] { g->pg->barrier()->wait(); });
-}
-
 // Refuses a model whose parameters differ from rank 0's in number, shape or dtype (DDP's
 // check at construction).
 char* lrplan_group_verify(LrplanGroup* g, torch::Tensor** ts, size_t n) {

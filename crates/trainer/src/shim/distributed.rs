@@ -81,7 +81,6 @@ unsafe extern "C" {
         n: usize,
     ) -> *mut c_char;
     fn lrplan_group_allreduce_sum(g: *mut GroupHandle, t: *mut C_tensor) -> *mut c_char;
-    fn lrplan_group_barrier(g: *mut GroupHandle) -> *mut c_char;
     fn lrplan_group_verify(g: *mut GroupHandle, ts: *const *mut C_tensor, n: usize) -> *mut c_char;
     fn lrplan_reducer_new(
         g: *mut GroupHandle,
@@ -288,11 +287,6 @@ impl Group {
     pub fn all_sum(&self, t: &Tensor) -> Result<()> {
         // SAFETY: a live handle; the tensor is borrowed for the call.
         check(unsafe { lrplan_group_allreduce_sum(self.handle.as_ptr(), t.as_ptr() as *mut _) })
-    }
-
-    pub fn barrier(&self) -> Result<()> {
-        // SAFETY: a live handle.
-        check(unsafe { lrplan_group_barrier(self.handle.as_ptr()) })
     }
 
     /// Refuses parameters that differ from rank 0's in number, shape or dtype.
